@@ -1,0 +1,6 @@
+"""Subcommand registrars, one module per stage. Each exposes ``register(subparsers)``."""
+from __future__ import annotations
+
+from after.commands import data
+
+REGISTRARS = [data.register]

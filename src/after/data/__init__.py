@@ -1,0 +1,1 @@
+"""Corpora -> manifest -> folds -> audio. Needs only numpy, soundfile and soxr."""
