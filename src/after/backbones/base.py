@@ -1,0 +1,102 @@
+"""The uniform backbone interface: waveforms in, every hidden state plus a mask of valid frames out.
+
+A neural backbone is an ``nn.Module`` whose ``forward(waves)`` takes a list of 16 kHz mono waveforms of any
+lengths and returns :class:`BackboneOutput`. Padding never leaks into pooled features because every
+backbone reports which frames are real (``mask``), computed from the sample counts per architecture.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+SAMPLE_RATE_HZ = 16_000
+
+Waves = Sequence["np.ndarray | torch.Tensor"]
+
+
+class MissingWeightsError(RuntimeError):
+    """A checkpoint whose encoder tensors did not all load (transformers only logs this)."""
+
+
+@dataclass
+class BackboneOutput:
+    """``hidden_states``: ``[L+1, B, T, D]`` (embedding output, then each layer); ``mask``: bool ``[B, T]``."""
+
+    hidden_states: torch.Tensor
+    mask: torch.Tensor
+
+
+def as_tensors(waves: Waves, device: torch.device | str) -> list[torch.Tensor]:
+    """Waveforms as 1-D float32 tensors on ``device``."""
+    out = []
+    for w in waves:
+        t = torch.as_tensor(w, dtype=torch.float32)
+        if t.ndim != 1:
+            raise ValueError(f"waveforms must be 1-D mono arrays, got shape {tuple(t.shape)}")
+        out.append(t.to(device))
+    return out
+
+
+def frame_mask(valid_frames: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Bool ``[B, n_frames]``: True where a frame index is below that clip's valid frame count."""
+    idx = torch.arange(n_frames, device=valid_frames.device)
+    return idx[None, :] < valid_frames.clamp(min=1, max=n_frames)[:, None]
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid frames. ``hidden`` ``[..., B, T, D]``, ``mask`` ``[B, T]`` -> ``[..., B, D]``."""
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * m).sum(-2) / m.sum(-2).clamp(min=1.0)
+
+
+class Backbone(nn.Module):
+    """Base class of the neural backbones (wav2vec2 family, Whisper)."""
+
+    kind: str = ""
+    source: str = ""           # the hub id or local folder it was loaded from
+
+    @property
+    def num_hidden_states(self) -> int:
+        """L+1: the embedding output plus one per transformer layer."""
+        return len(self.layers()) + 1
+
+    @property
+    def hidden_size(self) -> int:
+        raise NotImplementedError
+
+    def forward(self, waves: Waves) -> BackboneOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def layers(self) -> nn.ModuleList:
+        """The transformer layers, bottom first (freeze policies use them)."""
+        raise NotImplementedError
+
+    def feature_encoder(self) -> list[nn.Module]:
+        """The convolutional front end (frozen by the ``feature_encoder`` policy)."""
+        raise NotImplementedError
+
+    def save_pretrained(self, path: str) -> None:
+        raise NotImplementedError
+
+    def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
+        """Output frames carrying real audio, per clip, from its sample count."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A hash of the architecture and every weight: the identity embedding caches are keyed by."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{self.kind}|{type(self).__name__}".encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            if name.endswith("embed_positions.weight"):
+                continue  # cropped per batch; its full table is fixed sinusoids (hashed via _full_pos below)
+            h.update(name.encode())
+            h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        extra = getattr(self, "_full_pos", None)
+        if extra is not None:
+            h.update(extra.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return h.hexdigest()

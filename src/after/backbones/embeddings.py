@@ -1,0 +1,144 @@
+"""Frozen-encoder embeddings: every layer mean-pooled over valid frames, computed once and cached per clip.
+
+Cache layout: ``<cache_dir>/embeddings/<backbone key>/<clip hash[:2]>/<clip hash>.npy`` holding
+``[L+1, D]``. The backbone key hashes the architecture, every weight and the extraction settings; the
+clip hash is the hash of the audio file's bytes, so two manifests that share clips share their cache and
+a re-encoded file is recomputed. Default cache dir: ``$AFTER_CACHE`` or ``~/.cache/after``.
+
+Note: clips are batched by length, and Whisper (no attention mask) and group-norm wav2vec2 models see a
+clip's padding, so a clip's embedding depends very slightly on its batch partners; length sorting keeps
+that padding to a few frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from after.backbones.base import Backbone, masked_mean
+from after.backbones.batching import length_batches
+from after.backbones.registry import AnyBackbone, load_backbone
+from after.data.audio import audio_info, load_audio
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = "v1"
+Progress = Callable[[int, int], None]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("AFTER_CACHE") or Path.home() / ".cache" / "after")
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_hash(path: str | Path) -> str:
+    """blake2b of the file's bytes, memoised per (path, size, mtime) within the process."""
+    st = os.stat(path)
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    if memo not in _FILE_HASHES:
+        h = hashlib.blake2b(digest_size=20)
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _FILE_HASHES[memo] = h.hexdigest()
+    return _FILE_HASHES[memo]
+
+
+def backbone_key(backbone: AnyBackbone, max_seconds: float) -> str:
+    """Identity of (architecture + weights + extraction settings): the cache folder name."""
+    parts = f"{CACHE_FORMAT}|{backbone.kind}|{backbone.source}|{backbone.fingerprint()}|max_s={max_seconds}"
+    return hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
+
+
+@torch.inference_mode()
+def pooled_hidden_states(backbone: Backbone, waves: Sequence[np.ndarray]) -> np.ndarray:
+    """One batch through a neural backbone: ``[B, L+1, D]`` float32, each layer mean-pooled over valid frames."""
+    device = backbone_device(backbone)
+    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+        out = backbone(waves)
+        pooled = masked_mean(out.hidden_states.float(), out.mask)   # [L+1, B, D]
+    return pooled.transpose(0, 1).float().cpu().numpy()
+
+
+def backbone_device(backbone: Backbone) -> torch.device:
+    return next(backbone.parameters()).device
+
+
+def _write_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def extract_embeddings(
+    backbone: str | AnyBackbone,
+    paths: Sequence[str | Path],
+    cache_dir: str | Path | None = None,
+    batch_seconds: float = 60.0,
+    max_seconds: float = 30.0,
+    store_dtype: str = "float16",
+    device: str | torch.device | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Embeddings of ``paths``: ``[n, L+1, D]`` float32 (``[n, 1, D]`` for egemaps/logmel).
+
+    Neural backbones run frozen, in eval mode under ``inference_mode``, on length-sorted batches of at most
+    ``batch_seconds`` padded audio; clips are cropped to ``max_seconds``. Cached rows are stored as
+    ``store_dtype`` (``float16`` halves the disk; the values are mean-pooled activations, well within
+    its range). ``progress(done, total)`` is called after each batch.
+    """
+    bb = load_backbone(backbone) if isinstance(backbone, str) else backbone
+    neural = isinstance(bb, Backbone)
+    if neural:
+        bb.eval().to(pick_device(device))
+    n = len(paths)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = folder / "embeddings" / backbone_key(bb, max_seconds)
+    hashes = [file_hash(p) for p in paths] if use_cache else [""] * n
+    out = np.zeros((n, bb.num_hidden_states, bb.hidden_size), dtype=np.float32)
+    todo = []
+    for i, h in enumerate(hashes):
+        f = folder / h[:2] / f"{h}.npy"
+        if use_cache and f.is_file():
+            out[i] = np.load(f)
+        else:
+            todo.append(i)
+    log.info("embeddings (%s): %d of %d clips cached, computing %d", bb.kind, n - len(todo), n, len(todo))
+    if progress:
+        progress(n - len(todo), n)
+    if not todo:
+        return out
+    durations = [min(audio_info(paths[i]).duration_s, max_seconds) for i in todo]
+    done = n - len(todo)
+    for batch in length_batches(durations, batch_seconds):
+        rows = [todo[j] for j in batch]
+        waves = [load_audio(paths[i], max_duration_s=max_seconds) for i in rows]
+        emb = pooled_hidden_states(bb, waves) if neural else bb.embed(waves)
+        for i, e in zip(rows, emb):
+            out[i] = e
+            if use_cache:
+                _write_atomic(folder / hashes[i][:2] / f"{hashes[i]}.npy", e.astype(store_dtype))
+        done += len(rows)
+        if progress:
+            progress(done, n)
+    if use_cache:
+        # Re-read what was stored so cached and fresh runs return bit-identical arrays.
+        for i in todo:
+            out[i] = np.load(folder / hashes[i][:2] / f"{hashes[i]}.npy")
+    return out

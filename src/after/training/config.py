@@ -1,0 +1,52 @@
+"""Configuration of models and training, one frozen dataclass per concern (defaults and help in one place)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FREEZE_POLICIES = ("none", "feature_encoder", "first_n", "encoder")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The classifier on pooled features: learned softmax weights over layers -> MLP with dropout.
+
+    Also the whole model of the frozen fast path (:class:`~after.training.learners.EmbeddingLearner`).
+    """
+
+    layers: Literal["weighted", "last"] = "weighted"   # learned weighted sum of all hidden states, or the last
+    hidden_dim: int = 256                              # 0: a linear head
+    dropout: float = 0.2
+    lr: float = 1e-3            # the head alone learns best well above the fine-tuning rate
+    weight_decay: float = 1e-4
+    max_epochs: int = 300
+    patience: int = 30          # epochs without a lower validation loss before stopping
+    batch_size: int = 1024      # rows per step; training sets up to this size go full-batch
+    class_weights: bool = False  # inverse-frequency class weights in the loss
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoder, how much of it trains, and how frames are pooled."""
+
+    backbone: str = "whisper-tiny.en"   # alias, hub id, local HF folder, "egemaps" or "logmel"
+    freeze: Literal["none", "feature_encoder", "first_n", "encoder"] = "encoder"
+    freeze_first_n: int = 0             # with freeze=first_n: the CNN front end plus the first N layers
+    pooling: Literal["mean", "attentive"] = "mean"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """End-to-end fine-tuning (Adam, lr 1e-4 as in the AFTER paper)."""
+
+    lr: float = 1e-4
+    head_lr: float = 1e-3               # the freshly initialised head and layer weights
+    weight_decay: float = 0.0
+    max_epochs: int = 10
+    patience: int = 3                   # epochs without a lower validation loss before stopping
+    batch_seconds: float = 60.0         # padded audio seconds per step (length-bucketed batches)
+    grad_accum: int = 1                 # steps accumulated per optimizer update
+    max_clip_s: float = 10.0            # clips are cropped to this length
+    amp: bool = True                    # mixed precision; only ever used on CUDA
+    class_weights: bool = False
+    embed_batch_seconds: float = 120.0  # inference batches (prediction, frozen embeddings)
