@@ -91,7 +91,8 @@ def _prepare(args: argparse.Namespace) -> int:
                          f"not to {args.corpus}")
     console = _console()
     with Progress(TextColumn(f"checking {args.corpus} files"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
+                  TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
         task = bar.add_task("check", total=None)
         result = recipe(args.root, on_error=args.on_error,
                         progress=lambda done, total: bar.update(task, completed=done, total=total), **given)
