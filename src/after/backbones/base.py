@@ -80,6 +80,10 @@ class Backbone(nn.Module):
         """The convolutional front end (frozen by the ``feature_encoder`` policy)."""
         raise NotImplementedError
 
+    def top_modules(self) -> list[nn.Module]:
+        """Modules above the last layer (a final LayerNorm), trained with the top layers."""
+        return []
+
     def save_pretrained(self, path: str) -> None:
         raise NotImplementedError
 

@@ -52,6 +52,9 @@ class SSLBackbone(Backbone):
             raise ValueError(f"{source}: model_type {model.config.model_type!r} is not one of {SSL_MODEL_TYPES}")
         check_loaded(model, source, info, encoder_prefixes=("",),
                      file_prefixes=("", model.base_model_prefix + "."))
+        # LayerDrop skips whole layers in training, which changes the number of hidden states the learned
+        # layer weights expect; fine-tuning here keeps every layer.
+        model.config.layerdrop = 0.0
         normalize, use_mask = _preprocessor_options(source, model.config)
         return cls(model, source, normalize, use_mask)
 
@@ -64,6 +67,10 @@ class SSLBackbone(Backbone):
 
     def feature_encoder(self) -> list[nn.Module]:
         return [self.model.feature_extractor]
+
+    def top_modules(self) -> list[nn.Module]:
+        # Pre-LN ("stable layer norm", large models) ends with encoder.layer_norm; post-LN applies it first.
+        return [self.model.encoder.layer_norm] if getattr(self.model.config, "do_stable_layer_norm", False) else []
 
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         return self.model._get_feat_extract_output_lengths(n_samples).long()

@@ -45,6 +45,7 @@ class WhisperBackbone(Backbone):
         model, info = from_pretrained(WhisperModel, source, **kwargs)
         check_loaded(model, source, info, encoder_prefixes=("encoder.",), file_prefixes=("", "model."))
         encoder = model.encoder
+        encoder.layerdrop = 0.0  # LayerDrop would change the number of hidden states mid-training
         del model  # the decoder (absent from encoder-only checkpoints, random there) is never used
         try:
             fe = WhisperFeatureExtractor.from_pretrained(source)
@@ -67,6 +68,9 @@ class WhisperBackbone(Backbone):
 
     def feature_encoder(self) -> list[nn.Module]:
         return [self.encoder.conv1, self.encoder.conv2]
+
+    def top_modules(self) -> list[nn.Module]:
+        return [self.encoder.layer_norm]
 
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         return torch.div(n_samples + SAMPLES_PER_FRAME - 1, SAMPLES_PER_FRAME, rounding_mode="floor").long()

@@ -1,0 +1,94 @@
+"""End-to-end fine-tuning behind the Learner API (for the active-learning loop and `after train`)."""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from after.backbones.base import Backbone
+from after.backbones.embeddings import pick_device
+from after.backbones.registry import load_backbone
+from after.data.audio import audio_info, load_audio
+from after.training.config import HeadConfig, ModelConfig, TrainConfig
+from after.training.learners import seeded
+from after.training.losses import as_soft_labels
+from after.training.loop import gradient_embeddings, infer, mc_dropout_mode, train_model
+from after.training.model import SERModel
+
+log = logging.getLogger(__name__)
+
+
+class FineTuneLearner:
+    """Fine-tunes encoder + head on a pool of audio files; indices are rows of ``paths``.
+
+    ``backbone``: a spec for :func:`~after.backbones.load_backbone` or a loaded :class:`Backbone` (then
+    this learner owns and changes it). The freeze policy comes from ``model_cfg``.
+    """
+
+    def __init__(self, paths: Sequence[str], backbone: str | Backbone, n_classes: int,
+                 model_cfg: ModelConfig = ModelConfig(freeze="none"), head_cfg: HeadConfig = HeadConfig(),
+                 train_cfg: TrainConfig = TrainConfig(), seed: int = 0, device: str | None = None,
+                 durations_s: Sequence[float] | None = None):
+        self.paths = [str(p) for p in paths]
+        self.n_classes = int(n_classes)
+        self.train_cfg = train_cfg
+        self.seed = int(seed)
+        bb = load_backbone(backbone) if isinstance(backbone, str) else backbone
+        if not isinstance(bb, Backbone):
+            raise ValueError(f"FineTuneLearner needs a neural backbone, got {getattr(bb, 'kind', bb)!r} "
+                             "(hand-crafted features have nothing to fine-tune: use EmbeddingLearner)")
+        with seeded(self.seed):
+            self.model = SERModel(bb, self.n_classes, model_cfg, head_cfg)
+        self.model.to(pick_device(device)).eval()
+        self._initial = {k: v.cpu() for k, v in self.model.trainable_state().items()}
+        d = durations_s if durations_s is not None else [audio_info(p).duration_s for p in self.paths]
+        self.durations_s = np.minimum(np.asarray(d, dtype=np.float64), train_cfg.max_clip_s)
+        self._n_fits = 0
+
+    def load(self, i: int) -> np.ndarray:
+        return load_audio(self.paths[i], max_duration_s=self.train_cfg.max_clip_s)
+
+    def reset(self) -> None:
+        self.model.load_state_dict(self._initial, strict=False)
+        self.model.eval()
+        self._n_fits = 0
+
+    def fit(self, train_idx, y_train, val_idx, y_val) -> dict:
+        self._n_fits += 1
+        return train_model(self.model, self.load, self.durations_s, np.asarray(train_idx, dtype=np.int64),
+                           as_soft_labels(y_train, self.n_classes), np.asarray(val_idx, dtype=np.int64),
+                           as_soft_labels(y_val, self.n_classes), self.train_cfg,
+                           seed=self.seed * 1_000_003 + self._n_fits)
+
+    def _infer(self, idx) -> tuple[np.ndarray, np.ndarray]:
+        return infer(self.model, self.load, self.durations_s, idx, self.train_cfg.embed_batch_seconds,
+                     self.train_cfg.amp)
+
+    def predict_proba(self, idx) -> np.ndarray:
+        self.model.eval()
+        logits, _ = self._infer(idx)
+        return torch.softmax(torch.from_numpy(logits), -1).numpy()
+
+    def predict_mc(self, idx, n_samples: int, seed: int) -> np.ndarray:
+        # One encoder pass per sample: dropout inside the encoder makes the samples differ there too.
+        out = []
+        with seeded(seed):
+            mc_dropout_mode(self.model)
+            try:
+                for _ in range(n_samples):
+                    logits, _ = self._infer(idx)
+                    out.append(torch.softmax(torch.from_numpy(logits), -1).numpy())
+            finally:
+                self.model.eval()
+        return np.stack(out, axis=-1)
+
+    def embed(self, idx) -> np.ndarray:
+        self.model.eval()
+        return self._infer(idx)[1]
+
+    def grad_embed(self, idx) -> np.ndarray:
+        self.model.eval()
+        logits, h = self._infer(idx)
+        return gradient_embeddings(logits, h)
