@@ -1,0 +1,186 @@
+"""The label pool: which clips are labelled, with what, and in which round.
+
+The pool is the only door to labels. It holds the candidate ids and an oracle; a label enters only through
+:meth:`LabelPool.label`, which asks the oracle, and :meth:`LabelPool.labels_for` refuses any id not yet
+labelled. The manifest is never touched: the pool stores ids, and its state is a JSON file written
+atomically (temp file + ``os.replace``) so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence, Union
+
+from after.al.oracles import Oracle
+
+log = logging.getLogger(__name__)
+
+# hard class name | every evaluator's vote | a distribution over classes
+PoolLabel = Union[str, tuple[str, ...], Mapping[str, float]]
+FORMAT_VERSION = 1
+
+
+class PoolError(ValueError):
+    """A request the pool refuses (unknown id, unlabelled id, relabelling, mismatched state file)."""
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    id: str
+    label: PoolLabel
+    round: int
+
+
+def _normalise_label(i: str, label: object) -> PoolLabel:
+    if isinstance(label, str):
+        if not label:
+            raise PoolError(f"the oracle returned an empty label for id {i!r}")
+        return label
+    if isinstance(label, Mapping):
+        dist = {str(k): float(v) for k, v in label.items()}
+        if not dist or any(v < 0 for v in dist.values()) or abs(sum(dist.values()) - 1.0) > 1e-6:
+            raise PoolError(f"soft label for id {i!r} must be non-negative and sum to 1, got {dist}")
+        return dist
+    if isinstance(label, (list, tuple)) and label and all(isinstance(v, str) and v for v in label):
+        return tuple(label)
+    raise PoolError(f"the oracle returned an unusable label for id {i!r}: {label!r}")
+
+
+class LabelPool:
+    """Candidate ids split into labelled and unlabelled, labels obtained only from ``oracle``.
+
+    ids: every candidate id (unique; order is kept). path: if given, the state is saved there after every
+    :meth:`label` call.
+    """
+
+    def __init__(self, ids: Iterable[str], oracle: Oracle, path: str | Path | None = None):
+        self._ids = tuple(ids)
+        if len(set(self._ids)) != len(self._ids):
+            raise PoolError("pool ids must be unique")
+        self._oracle = oracle
+        self._records: dict[str, LabelRecord] = {}
+        self.path = Path(path) if path is not None else None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self._ids
+
+    def labelled_ids(self) -> list[str]:
+        """Labelled ids in the order they were labelled."""
+        return list(self._records)
+
+    def unlabelled_ids(self) -> list[str]:
+        """Unlabelled ids in pool order."""
+        return [i for i in self._ids if i not in self._records]
+
+    def is_labelled(self, i: str) -> bool:
+        return i in self._records
+
+    def label(self, ids: Sequence[str], round: int) -> dict[str, PoolLabel]:
+        """Ask the oracle for ``ids`` (unlabelled, known, unique) and record their labels under ``round``.
+
+        Nothing is recorded unless the oracle answers every id (a :class:`~after.al.oracles.LabelsPending`
+        from a FileOracle passes through and leaves the pool unchanged).
+        """
+        ids = list(ids)
+        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
+            raise PoolError(f"round must be a non-negative integer, got {round!r}")
+        if len(set(ids)) != len(ids):
+            raise PoolError("ids to label must be unique")
+        known = set(self._ids)
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
+        again = [i for i in ids if i in self._records]
+        if again:
+            raise PoolError(f"id(s) already labelled: {again[:5]} (a label is never asked for twice)")
+        if not ids:
+            return {}
+        answers = self._oracle.query(ids)
+        if set(answers) != set(ids):
+            raise PoolError(f"the oracle answered {sorted(answers)[:5]} for a query of {ids[:5]}")
+        labels = {i: _normalise_label(i, answers[i]) for i in ids}
+        for i in ids:
+            self._records[i] = LabelRecord(i, labels[i], round)
+        log.info("round %d: labelled %d clip(s), %d of %d labelled", round, len(ids), len(self._records),
+                 len(self._ids))
+        if self.path is not None:
+            self.save(self.path)
+        return labels
+
+    def labels_for(self, ids: Iterable[str]) -> list[PoolLabel]:
+        """Labels of ``ids``, in order; raises PoolError for any id the oracle has not labelled."""
+        out = []
+        for i in ids:
+            rec = self._records.get(i)
+            if rec is None:
+                raise PoolError(f"id {i!r} is not labelled: labels come only from pool.label(ids, round)")
+            out.append(rec.label)
+        return out
+
+    def round_of(self, i: str) -> int:
+        if i not in self._records:
+            raise PoolError(f"id {i!r} is not labelled")
+        return self._records[i].round
+
+    def labelled_in(self, round: int) -> list[str]:
+        return [r.id for r in self._records.values() if r.round == round]
+
+    def to_json(self) -> dict:
+        def enc(label: PoolLabel):
+            if isinstance(label, str):
+                return label
+            if isinstance(label, tuple):
+                return list(label)
+            return dict(label)
+
+        return {"version": FORMAT_VERSION, "ids": list(self._ids),
+                "labelled": [{"id": r.id, "label": enc(r.label), "round": r.round} for r in self._records.values()]}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the state atomically (temp file + rename)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.to_json(), fh, indent=1)
+        os.replace(tmp, out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, oracle: Oracle, ids: Sequence[str] | None = None,
+             autosave: bool = True) -> "LabelPool":
+        """Resume from a state file. With ``ids``, the file must describe exactly that pool, in that order."""
+        p = Path(path)
+        try:
+            state = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PoolError(f"{p}: pool state not found") from None
+        except json.JSONDecodeError as exc:
+            raise PoolError(f"{p}: not valid JSON ({exc}); restore it or start a new run directory") from None
+        if state.get("version") != FORMAT_VERSION:
+            raise PoolError(f"{p}: unsupported pool state version {state.get('version')!r}")
+        if ids is not None and list(ids) != state["ids"]:
+            raise PoolError(f"{p} was written for a different pool of ids; use a new run directory "
+                            f"or the same manifest and fold")
+        pool = cls(state["ids"], oracle, path=p if autosave else None)
+        known = set(pool._ids)
+        for rec in state["labelled"]:
+            label = rec["label"]
+            label = tuple(label) if isinstance(label, list) else label
+            if rec["id"] not in known or rec["id"] in pool._records:
+                raise PoolError(f"{p}: labelled id {rec['id']!r} is unknown or repeated")
+            pool._records[rec["id"]] = LabelRecord(rec["id"], _normalise_label(rec["id"], label), int(rec["round"]))
+        return pool
+
+    @classmethod
+    def open(cls, path: str | Path, ids: Sequence[str], oracle: Oracle) -> "LabelPool":
+        """Resume from ``path`` if it exists, else start an empty pool that saves there."""
+        p = Path(path)
+        return cls.load(p, oracle, ids) if p.exists() else cls(ids, oracle, path=p)
