@@ -246,22 +246,21 @@ class CoreSet(Strategy):
     """Greedy k-center core-set (Sener & Savarese 2018) on ``embeddings``.
 
     Each pick is the candidate farthest (Euclidean) from every labelled embedding and every earlier pick;
-    its score is that distance. With no labelled embeddings (m = 0) the first pick is drawn by ``rng``.
+    its score is that distance. With no labelled embeddings (m = 0) the pool mean stands in for the
+    labelled set, so the first pick is the candidate farthest from it.
     """
 
     requires = frozenset({"embeddings", "labelled_embeddings"})
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
         x = view.embeddings
-        min_d = min_squared_distance(x, view.labelled_embeddings)
+        centres = view.labelled_embeddings if view.labelled_embeddings.shape[0] else x.mean(axis=0, keepdims=True)
+        min_d = min_squared_distance(x, centres)
         chosen, scores = [], []
         for _ in range(k):
-            if np.isinf(min_d).all():
-                i = int(rng.integers(x.shape[0]))
-            else:
-                i = argmax_random_tie(np.where(np.isinf(min_d), -np.inf, min_d), rng)
+            i = argmax_random_tie(min_d, rng)
             chosen.append(i)
-            scores.append(np.sqrt(min_d[i]) if np.isfinite(min_d[i]) else np.inf)
+            scores.append(np.sqrt(min_d[i]))
             min_d = np.minimum(min_d, squared_distances(x, x[i:i + 1])[:, 0])
             min_d[chosen] = -np.inf  # never picked again
         return Selection(np.array(chosen), np.array(scores))
