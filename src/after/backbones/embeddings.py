@@ -85,6 +85,13 @@ def _write_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _storable(row: np.ndarray, store_dtype: str) -> np.ndarray:
+    """``row`` as ``store_dtype``, or float32 where float16 would overflow (eGeMAPS has values > 65504)."""
+    if np.dtype(store_dtype) == np.float16 and np.abs(row).max() > 6e4:
+        return row.astype(np.float32)
+    return row.astype(store_dtype)
+
+
 def extract_embeddings(
     backbone: str | AnyBackbone,
     paths: Sequence[str | Path],
@@ -133,7 +140,7 @@ def extract_embeddings(
         for i, e in zip(rows, emb):
             out[i] = e
             if use_cache:
-                _write_atomic(folder / hashes[i][:2] / f"{hashes[i]}.npy", e.astype(store_dtype))
+                _write_atomic(folder / hashes[i][:2] / f"{hashes[i]}.npy", _storable(e, store_dtype))
         done += len(rows)
         if progress:
             progress(done, n)

@@ -23,6 +23,7 @@ class HeadConfig:
     patience: int = 30          # epochs without a lower validation loss before stopping
     batch_size: int = 1024      # rows per step; training sets up to this size go full-batch
     class_weights: bool = False  # inverse-frequency class weights in the loss
+    input_noise: float = 0.0    # frozen path: std of Gaussian noise added to the standardised features in training
 
 
 @dataclass(frozen=True)

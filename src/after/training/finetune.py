@@ -12,7 +12,7 @@ from after.backbones.embeddings import pick_device
 from after.backbones.registry import load_backbone
 from after.data.audio import audio_info, load_audio
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
-from after.training.learners import seeded
+from after.training.learners import load_learner_state, save_learner_state, seeded
 from after.training.losses import as_soft_labels
 from after.training.loop import gradient_embeddings, infer, mc_dropout_mode, train_model
 from after.training.model import SERModel
@@ -54,6 +54,15 @@ class FineTuneLearner:
         self.model.load_state_dict(self._initial, strict=False)
         self.model.eval()
         self._n_fits = 0
+
+    def save_state(self, path) -> None:
+        """Only the trainable tensors: the frozen part of the encoder never changes."""
+        save_learner_state(path, self.model.trainable_state(), self._n_fits)
+
+    def load_state(self, path) -> None:
+        state, self._n_fits = load_learner_state(path)
+        self.model.load_state_dict(state, strict=False)
+        self.model.eval()
 
     def fit(self, train_idx, y_train, val_idx, y_val) -> dict:
         self._n_fits += 1

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -90,6 +92,27 @@ def few_threads(device: torch.device, n: int = 1):
         torch.set_num_threads(before)
 
 
+def save_learner_state(path, state: dict, n_fits: int) -> None:
+    """Write a learner's weights and fit counter atomically to ``path/state.pt`` (for resuming AL runs).
+
+    The fit counter seeds the next fit, so a resumed run trains exactly as the uninterrupted one would.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "state.pt.tmp"
+    torch.save({"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}, tmp)
+    os.replace(tmp, folder / "state.pt")
+
+
+def load_learner_state(path) -> tuple[dict, int]:
+    file = Path(path) / "state.pt"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: learner state not found; the run directory is incomplete "
+                                "(start a new run directory, or delete rounds.jsonl lines after the last saved round)")
+    saved = torch.load(file, map_location="cpu", weights_only=True)
+    return saved["state"], int(saved["n_fits"])
+
+
 class EmbeddingLearner:
     """Frozen fast path: only the head trains, on precomputed embeddings ``[N, L, D]`` (or ``[N, D]``).
 
@@ -122,8 +145,19 @@ class EmbeddingLearner:
         self.model.load_state_dict(self._initial)
         self._n_fits = 0
 
+    def save_state(self, path) -> None:
+        save_learner_state(path, self.model.state_dict(), self._n_fits)
+
+    def load_state(self, path) -> None:
+        state, self._n_fits = load_learner_state(path)
+        self.model.load_state_dict(state)
+        self.model.eval()
+
     def _loss(self, idx: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        return soft_cross_entropy(self.model(self.x[idx]), y, w)
+        x = self.x[idx]
+        if self.model.training and self.cfg.input_noise > 0:
+            x = x + self.cfg.input_noise * torch.randn_like(x)
+        return soft_cross_entropy(self.model(x), y, w)
 
     def fit(self, train_idx, y_train, val_idx, y_val) -> dict:
         t0 = time.perf_counter()
