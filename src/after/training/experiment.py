@@ -103,6 +103,9 @@ def load_data(cfg: ExperimentConfig, config_path: str | Path | None, run_dir: Pa
         ids = set(manifest.ids)
         folds = [Fold(f.index, *(tuple(i for i in f.ids(s) if i in ids) for s in ("train", "val", "test")))
                  for f in folds]
+    if len(manifest.labels()) < 2:
+        raise ValueError(f"only {len(manifest.labels())} class(es) left ({manifest.labels()}): a classifier needs "
+                         "at least 2 (check the `labels:` map)")
     if cfg.max_folds:
         folds = folds[: cfg.max_folds]
     return manifest, folds

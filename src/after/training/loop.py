@@ -108,7 +108,7 @@ def train_model(model: SERModel, load: LoadWave, durations_s: np.ndarray, train_
                     scaler.step(opt)
                     scaler.update()
                     opt.zero_grad(set_to_none=True)
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
                 n_seen += len(batch)
                 if progress:
                     progress("train", step, len(batches))
