@@ -22,7 +22,19 @@ def data():
 
 
 def test_registry():
-    assert set(COLD_STARTS) == {"kmeans", "random", "dacs", "bmal"}
+    assert set(COLD_STARTS) == {"kmeans", "kmeans_per_clip", "random", "dacs", "bmal"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kmeans_per_clip_spreads_the_budget_over_blobs(seed):
+    x, blob = blobs(seed=seed)
+    idx = COLD_STARTS["kmeans_per_clip"]().select(x, 4, np.random.default_rng(seed))
+    # 4 clusters over 4 well-separated blobs: one pick per blob, each nearest its blob's mean
+    assert sorted(blob[idx].tolist()) == [0, 1, 2, 3]
+    for i in idx:
+        members = np.flatnonzero(blob == blob[i])
+        centre = x[members].mean(0)
+        assert i == members[np.argmin(((x[members] - centre) ** 2).sum(1))]
 
 
 @pytest.mark.parametrize("name", sorted(COLD_STARTS))

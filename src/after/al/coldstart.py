@@ -108,6 +108,30 @@ class KMeansColdStart(ColdStart):
         return np.array(picks)
 
 
+class KMeansPerClipColdStart(ColdStart):
+    """k-means with as many clusters as clips to label, and the clip nearest each centre.
+
+    A variant of AFTER's initialisation (one representative per cluster instead of the elbow's few
+    clusters sampled round-robin). On the shared merged pool the elbow picks k=3 on CNN features, and
+    several clips near the same centre are near-duplicates; one per cluster spreads the budget.
+    """
+
+    def __init__(self, n_init: int = 1):
+        self.n_init = n_init
+
+    def _select(self, x: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
+        km = KMeans(n_clusters=n_select, n_init=self.n_init, random_state=seed_from(rng)).fit(x)
+        d = squared_distances(x, km.cluster_centers_)           # [n, k]
+        picks: list[int] = []
+        taken = np.zeros(x.shape[0], dtype=bool)
+        for c in np.argsort(-np.bincount(km.labels_, minlength=n_select), kind="stable"):
+            order = np.argsort(d[:, c], kind="stable")
+            first = order[~taken[order]][0]                      # an empty cluster still yields a clip
+            taken[first] = True
+            picks.append(int(first))
+        return np.array(picks)
+
+
 def knn_density(x: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
     """[n] local density: 1 / (mean distance to the n_neighbors nearest other rows + tiny)."""
     k = min(n_neighbors, x.shape[0] - 1)
@@ -221,10 +245,11 @@ class BMAL(ColdStart):
 
 COLD_STARTS: dict[str, type[ColdStart]] = {
     "kmeans": KMeansColdStart,
+    "kmeans_per_clip": KMeansPerClipColdStart,
     "random": RandomColdStart,
     "dacs": DACS,
     "bmal": BMAL,
 }
 
-__all__ = ["BMAL", "COLD_STARTS", "ColdStart", "DACS", "KMeansColdStart", "RandomColdStart", "elbow_k",
+__all__ = ["BMAL", "COLD_STARTS", "ColdStart", "DACS", "KMeansColdStart", "KMeansPerClipColdStart", "RandomColdStart", "elbow_k",
            "knn_density"]

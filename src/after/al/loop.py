@@ -1,0 +1,263 @@
+"""Algorithm 1 of AFTER: cold start, then tau rounds of acquire -> label -> fine-tune -> evaluate.
+
+The loop is numpy-only orchestration. It drives a *learner* (anything with the methods of
+:class:`~after.training.learners.Learner`, plus ``save_state``/``load_state`` for resuming) and a
+:class:`~after.al.pool.LabelPool`, and writes one JSON line per finished round to ``rounds.jsonl``.
+
+Resuming: every step leaves a file behind before the next begins, so a run killed at any moment (kill -9)
+restarts from the last finished round with the same selections and no label lost:
+
+1. ``selection_<r>.json``: the ids chosen in round r and their scores, written before the oracle is asked;
+2. ``pool.json``: the labels, written by the pool as soon as the oracle answers;
+3. ``learner/round_<r>``: the learner after round r's fit;
+4. a line in ``rounds.jsonl``: the round is finished.
+
+Selection randomness comes from ``np.random.default_rng([seed, round])``, so a resumed round draws exactly
+what the uninterrupted one would have drawn.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from after.al.annotators import soft_labels
+from after.al.coldstart import COLD_STARTS
+from after.al.pool import LabelPool, PoolLabel
+from after.al.records import RoundLog
+from after.al.strategies import STRATEGIES, PoolView, Strategy
+from after.evaluation.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Algorithm 1's knobs. ``budget`` is Ns: a fraction of the pool (<= 1) or a clip count (> 1)."""
+
+    strategy: str = "entropy"        # acquisition, a key of STRATEGIES
+    init: str = "kmeans"             # cold start, a key of COLD_STARTS
+    init_fraction: float = 0.01      # the paper's 1 % cold start
+    budget: float = 0.2              # Ns, labels acquired after the cold start
+    rounds: int = 5                  # tau; k = floor(Ns / tau) per round
+    schedule: tuple[float, ...] = ()  # optional cumulative labelled fractions per round (overrides budget/rounds)
+    seed: int = 0
+    mc_samples: int = 20             # T for BALD / BatchBALD
+    warm_start: bool = True          # paper: continue from the previous round; False: reset() before each fit
+    soft_labels: bool = False        # train on the annotators' vote distribution (paper Eq. 17)
+
+
+@dataclass
+class LoopData:
+    """Row-aligned inputs, in the learner's index space.
+
+    pool_rows: [n] learner rows of the candidate clips, in the order of ``pool.ids``.
+    init_features: [n, d] what the cold start clusters (the paper: CNN-encoder features).
+    val_rows/test_rows: learner rows with their integer labels ``y_val``/``y_test`` (classes index).
+    surprisal: optional ``f(rows) -> [n, s]`` for ALPs; by default the learner's class surprisal.
+    """
+
+    pool_rows: np.ndarray
+    init_features: np.ndarray
+    val_rows: np.ndarray
+    y_val: np.ndarray
+    test_rows: np.ndarray
+    y_test: np.ndarray
+    classes: Sequence[str]
+    surprisal: Callable[[np.ndarray], np.ndarray] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def round_sizes(n_pool: int, cfg: LoopConfig) -> list[int]:
+    """Clips labelled in each round, round 0 being the cold start: ``[n_init, k, k, ...]``."""
+    n_init = max(1, math.ceil(cfg.init_fraction * n_pool))
+    if cfg.schedule:
+        targets = [max(n_init, min(n_pool, round(f * n_pool))) for f in cfg.schedule]
+        if any(b <= a for a, b in zip([n_init, *targets], targets)):
+            raise ValueError(f"schedule {cfg.schedule} must grow strictly from the cold start "
+                             f"({n_init} of {n_pool} clips)")
+        return [n_init] + [b - a for a, b in zip([n_init, *targets], targets)]
+    if cfg.rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {cfg.rounds}")
+    ns = int(cfg.budget if cfg.budget > 1 else math.floor(cfg.budget * n_pool))
+    ns = min(ns, n_pool - n_init)
+    k = ns // cfg.rounds
+    if k < 1:
+        raise ValueError(f"budget {cfg.budget} gives {ns} clips for {cfg.rounds} rounds (k = floor(Ns / tau) = 0); "
+                         "raise the budget or lower the rounds")
+    return [n_init] + [k] * cfg.rounds
+
+
+def to_targets(labels: Sequence[PoolLabel], classes: Sequence[str], soft: bool) -> np.ndarray:
+    """Pool labels -> int ``[n]`` (hard) or float ``[n, c]`` (soft)."""
+    index = {c: i for i, c in enumerate(classes)}
+    if soft:
+        rows = []
+        for lab in labels:
+            if isinstance(lab, str):
+                rows.append(soft_labels([[lab]], classes)[0])
+            elif isinstance(lab, tuple):
+                rows.append(soft_labels([list(lab)], classes)[0])
+            else:
+                rows.append(np.array([lab.get(c, 0.0) for c in classes], dtype=np.float64))
+        return np.asarray(rows, dtype=np.float32)
+    out = []
+    for lab in labels:
+        if isinstance(lab, tuple):   # several annotators, hard training: the majority vote
+            lab = classes[int(np.argmax(soft_labels([list(lab)], classes)[0]))]
+        elif not isinstance(lab, str):
+            lab = max(lab, key=lab.get)
+        if lab not in index:
+            raise ValueError(f"label {lab!r} is not one of the classes {list(classes)}")
+        out.append(index[lab])
+    return np.asarray(out, dtype=np.int64)
+
+
+def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    if len(rows) == 0:
+        return {"ua": float("nan"), "wa": float("nan"), "f1": float("nan")}
+    pred = learner.predict_proba(rows).argmax(1)
+    return {"ua": unweighted_accuracy(y, pred), "wa": weighted_accuracy(y, pred), "f1": macro_f1(y, pred)}
+
+
+def build_view(strategy: Strategy, learner, data: LoopData, unl_rows: np.ndarray, lab_rows: np.ndarray,
+               cfg: LoopConfig, round_: int) -> PoolView:
+    """Compute only what ``strategy.requires``: the loop never asks which strategy it is."""
+    need = strategy.requires
+    arrays: dict[str, np.ndarray] = {}
+    if "probs" in need:
+        arrays["probs"] = learner.predict_proba(unl_rows)
+    if "mc_probs" in need:
+        arrays["mc_probs"] = learner.predict_mc(unl_rows, cfg.mc_samples, seed=cfg.seed * 10_007 + round_)
+    if "embeddings" in need:
+        arrays["embeddings"] = learner.embed(unl_rows)
+    if "labelled_embeddings" in need:
+        arrays["labelled_embeddings"] = learner.embed(lab_rows)
+    if "grad_embeddings" in need:
+        arrays["grad_embeddings"] = learner.grad_embed(unl_rows)
+    if "surprisal" in need:
+        arrays["surprisal"] = (data.surprisal(unl_rows) if data.surprisal is not None
+                               else class_surprisal(learner.predict_proba(unl_rows)))
+    if "annotator_probs" in need:
+        if not hasattr(learner, "predict_annotators"):
+            raise ValueError(f"strategy {cfg.strategy!r} needs per-annotator predictions; "
+                             "use a learner with one head per annotator")
+        arrays["annotator_probs"] = learner.predict_annotators(unl_rows)
+    return PoolView(n_candidates=len(unl_rows), **arrays)
+
+
+def class_surprisal(probs: np.ndarray) -> np.ndarray:
+    """ALPs adapted to speech: a speech encoder has no masked-LM head, so the surprisal embedding of a clip
+    is the classifier's surprisal of every class, ``-log p(c | x)`` ``[n, c]`` (clipped at 1e-6)."""
+    return -np.log(np.clip(probs, 1e-6, 1.0))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ActiveLearningLoop:
+    """One run of Algorithm 1 in ``run_dir``; :meth:`run` resumes whatever was finished before."""
+
+    def __init__(self, learner, pool: LabelPool, data: LoopData, cfg: LoopConfig, run_dir: str | Path):
+        if cfg.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {cfg.strategy!r}; choose one of {sorted(STRATEGIES)}")
+        if cfg.init not in COLD_STARTS:
+            raise ValueError(f"unknown init {cfg.init!r}; choose one of {sorted(COLD_STARTS)}")
+        if len(data.pool_rows) != len(pool.ids):
+            raise ValueError(f"{len(data.pool_rows)} pool rows for a pool of {len(pool.ids)} ids")
+        self.learner, self.pool, self.data, self.cfg = learner, pool, data, cfg
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RoundLog(self.run_dir / "rounds.jsonl")
+        self.strategy = STRATEGIES[cfg.strategy]()
+        self.sizes = round_sizes(len(pool.ids), cfg)
+        self._row_of = dict(zip(pool.ids, np.asarray(data.pool_rows)))
+
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        return np.asarray([self._row_of[i] for i in ids], dtype=np.int64)
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+        """Run (or resume) every round; returns all round records."""
+        done = self.log.records()
+        if done:
+            self.learner.load_state(self._state_dir(done[-1]["round"]))
+            log.info("resuming %s after round %d", self.run_dir, done[-1]["round"])
+        for r in range(len(done), len(self.sizes)):
+            done.append(self.run_round(r))
+            if progress:
+                progress(r + 1, len(self.sizes))
+        return done
+
+    def _state_dir(self, r: int) -> Path:
+        return self.run_dir / "learner" / f"round_{r}"
+
+    def _select(self, r: int) -> tuple[list[str], list[float], float, float]:
+        """The round's selection, reused from ``selection_<r>.json`` when a killed run left one."""
+        path = self.run_dir / f"selection_{r}.json"
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            return saved["ids"], saved["scores"], saved["seconds_score"], saved["seconds_select"]
+        rng = np.random.default_rng([self.cfg.seed, r])
+        unl_ids = self.pool.unlabelled_ids()
+        k = min(self.sizes[r], len(unl_ids))
+        t0 = time.perf_counter()
+        if r == 0:
+            cand = self.data.init_features[[self.pool.ids.index(i) for i in unl_ids]] \
+                if len(unl_ids) != len(self.pool.ids) else self.data.init_features
+            t1 = time.perf_counter()
+            idx = COLD_STARTS[self.cfg.init]().select(cand, k, rng)
+            scores = [0.0] * len(idx)
+        else:
+            view = build_view(self.strategy, self.learner, self.data, self.rows(unl_ids),
+                              self.rows(self.pool.labelled_ids()), self.cfg, r)
+            t1 = time.perf_counter()
+            sel = self.strategy.select(view, k, rng)
+            idx, scores = sel.indices, [float(s) for s in sel.scores]
+        t2 = time.perf_counter()
+        ids = [unl_ids[int(i)] for i in idx]
+        _write_json(path, {"ids": ids, "scores": scores, "seconds_score": t1 - t0, "seconds_select": t2 - t1})
+        return ids, scores, t1 - t0, t2 - t1
+
+    def run_round(self, r: int) -> dict:
+        ids, scores, t_score, t_select = self._select(r)
+        todo = [i for i in ids if not self.pool.is_labelled(i)]
+        self.pool.label(todo, round=r)   # LabelsPending (file oracle) passes through: rerun to resume
+        labelled = self.pool.labelled_ids()
+        y_train = to_targets(self.pool.labels_for(labelled), self.data.classes, self.cfg.soft_labels)
+        t0 = time.perf_counter()
+        if not self.cfg.warm_start:
+            self.learner.reset()
+        fit = self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
+        t1 = time.perf_counter()
+        self.learner.save_state(self._state_dir(r))
+        if r > 0:   # only the newest state is needed to resume; fine-tuned encoders are large
+            shutil.rmtree(self._state_dir(r - 1), ignore_errors=True)
+        val = evaluate(self.learner, self.data.val_rows, self.data.y_val)
+        test = evaluate(self.learner, self.data.test_rows, self.data.y_test)
+        t2 = time.perf_counter()
+        record = {
+            "round": r, "n_labelled": len(labelled), "fraction": len(labelled) / len(self.pool.ids),
+            "strategy": self.cfg.init if r == 0 else self.cfg.strategy, "selected": ids, "scores": scores,
+            "val_ua": val["ua"], "val_wa": val["wa"], "val_f1": val["f1"],
+            "test_ua": test["ua"], "test_wa": test["wa"], "test_f1": test["f1"],
+            "fit": {k: v for k, v in fit.items() if isinstance(v, (int, float))},
+            "seconds": {"score": t_score, "select": t_select, "train": t1 - t0, "evaluate": t2 - t1},
+        }
+        self.log.append(record)
+        log.info("round %d: %d labelled (%.1f%%), val UA %.3f, test UA %.3f", r, len(labelled),
+                 100 * record["fraction"], val["ua"], test["ua"])
+        return record

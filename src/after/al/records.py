@@ -1,0 +1,103 @@
+"""Round records: an append-only JSONL log, and what is derived from it alone (AULC, the curve table).
+
+A record is one finished round. Appends are flushed and fsynced; a line cut short by a kill is dropped
+on the next read (its round simply did not finish), so the log is never left unreadable.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class RoundLog:
+    """``rounds.jsonl``: one JSON object per finished round, in round order."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def records(self) -> list[dict]:
+        """Every complete record; a torn last line (killed mid-write) is removed from the file."""
+        if not self.path.is_file():
+            return []
+        raw = self.path.read_bytes()
+        records, good_bytes = [], 0
+        for line in raw.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if rec.get("round") != len(records):
+                raise ValueError(f"{self.path}: line {len(records) + 1} holds round {rec.get('round')}, "
+                                 f"expected {len(records)}; the log was edited by hand")
+            records.append(rec)
+            good_bytes += len(line)
+        if good_bytes < len(raw):
+            log.warning("%s: dropping an unfinished last line (the run was interrupted)", self.path)
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_bytes)
+        return records
+
+    def append(self, record: Mapping) -> None:
+        line = json.dumps(record, allow_nan=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def aulc(fractions: Sequence[float], scores: Sequence[float], lo: float | None = None,
+         hi: float | None = None) -> float:
+    """Area under the learning curve (trapezoids), divided by the width of ``[lo, hi]``.
+
+    ``lo``/``hi`` default to the first and last fraction; the curve is linearly interpolated at them, so
+    runs with different round sizes are compared over the same interval. A perfect learner scores 1.
+    """
+    x = np.asarray(fractions, dtype=np.float64)
+    y = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
+        raise ValueError("aulc needs at least two (fraction, score) points of equal length")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("fractions must increase strictly")
+    lo = x[0] if lo is None else lo
+    hi = x[-1] if hi is None else hi
+    if not (x[0] <= lo < hi <= x[-1]):
+        raise ValueError(f"[{lo}, {hi}] is not inside the measured range [{x[0]}, {x[-1]}]")
+    inner = (x > lo) & (x < hi)
+    xs = np.concatenate([[lo], x[inner], [hi]])
+    ys = np.interp(xs, x, y)
+    return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2) / (hi - lo))
+
+
+def summarize_rounds(records: Iterable[Mapping]) -> dict:
+    """``summary.json``: AULC of test UA over the labelled fraction, final and best-validation figures."""
+    recs = list(records)
+    if not recs:
+        raise ValueError("no finished round to summarise")
+    frac = [r["fraction"] for r in recs]
+    out = {
+        "rounds": len(recs),
+        "n_labelled": recs[-1]["n_labelled"],
+        "fraction": frac[-1],
+        "test_ua": recs[-1]["test_ua"],
+        "test_wa": recs[-1]["test_wa"],
+        "test_f1": recs[-1]["test_f1"],
+        "aulc": aulc(frac, [r["test_ua"] for r in recs]) if len(recs) > 1 else float(recs[0]["test_ua"]),
+        "seconds": {k: float(sum(r["seconds"][k] for r in recs)) for k in recs[0]["seconds"]},
+    }
+    return out
+
+
+def curve_table(records: Iterable[Mapping]) -> list[dict]:
+    """The learning curve as rows: round, labelled count and fraction, val/test UA, test WA, seconds."""
+    return [{"round": r["round"], "n_labelled": r["n_labelled"], "fraction": r["fraction"],
+             "strategy": r.get("strategy", ""), "val_ua": r["val_ua"], "test_ua": r["test_ua"],
+             "test_wa": r["test_wa"], "seconds": sum(r["seconds"].values())} for r in records]

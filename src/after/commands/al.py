@@ -1,0 +1,56 @@
+"""``after al CONFIG.yaml -o RUN_DIR [--set key=value ...]``: an active-learning run (Algorithm 1)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "al", help="active learning: cold start, acquire, label, fine-tune, evaluate (resumable)",
+        description="Run or resume Algorithm 1 of AFTER in RUN_DIR. Killed at any point, the same command "
+                    "resumes from the last finished round. With oracle=file, it writes the clips to label "
+                    "to RUN_DIR/to_label.csv and exits; fill in the labels and run it again.")
+    p.add_argument("config", type=Path, help="YAML config (see configs/al_merged4_entropy.yaml)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="run directory")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set strategy=random --set learner.head.lr=3e-4")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from after.al.oracles import LabelsPending
+    from after.al.records import RoundLog, curve_table
+    from after.experiments.active import run_active_learning
+
+    console = Console(highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            summary = run_active_learning(args.config, args.overrides, args.out, progress=progress)
+        except LabelsPending as pending:
+            console.print(f"[bold]Labels needed:[/bold] {pending}")
+            return 3
+    table = Table(title=f"Learning curve ({summary['init']} + {summary['strategy']}, fold {summary['fold']}, "
+                        f"seed {summary['seed']})")
+    for col in ("round", "labelled", "share", "val UA", "test UA", "test WA", "seconds"):
+        table.add_column(col, justify="right")
+    for row in curve_table(RoundLog(args.out / "rounds.jsonl").records()):
+        table.add_row(str(row["round"]), str(row["n_labelled"]), f"{100 * row['fraction']:.1f}%",
+                      f"{row['val_ua']:.3f}", f"{row['test_ua']:.3f}", f"{row['test_wa']:.3f}",
+                      f"{row['seconds']:.1f}")
+    console.print(table)
+    console.print(f"AULC (test UA) {summary['aulc']:.3f}; final test UA {summary['test_ua']:.3f} with "
+                  f"{summary['n_labelled']} of {summary['pool_size']} labels -> {args.out}")
+    return 0

@@ -1,0 +1,80 @@
+"""Where an experiment's data comes from: a manifest + folds file, or corpora prepared on the fly.
+
+Experiments (``after train``, ``after al``) name their data in one config section, :class:`DataConfig`.
+Either ``manifest`` and ``folds`` point at files made by ``after prepare``/``merge``/``split``, or
+``corpora`` lists ``name=root`` pairs that are prepared, merged under ``labels`` and split by speaker into
+the run directory once; a rerun reads those files back, so folds are never silently recomputed.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from after.config import ConfigError, resolve_path
+from after.data.folds import Fold, read_folds, write_folds
+from after.data.labels import apply_label_map, load_label_map
+from after.data.manifest import Manifest, read_manifest, write_manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The experiment's utterances and folds (paths relative to the config file)."""
+
+    manifest: str = ""               # a manifest CSV ...
+    folds: str = ""                  # ... and its folds CSV
+    corpora: tuple[str, ...] = ()    # or "name=root" pairs prepared, merged and split on the fly
+    labels: str = "keep"             # label map applied to the data: keep, 4class or a YAML file
+    split_by: str = "speaker"        # for on-the-fly folds: speaker or session
+    n_folds: int = 5
+    val_fraction: float = 0.1
+    split_seed: int = 0
+
+
+def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str | Path) -> tuple[Manifest, list[Fold]]:
+    """The labelled manifest (label map applied) and its folds, restricted to the manifest's ids."""
+    work = Path(work_dir)
+    label_map = load_label_map(cfg.labels if cfg.labels in ("keep", "4class")
+                               else resolve_path(cfg.labels, config_path))
+    if cfg.manifest:
+        if cfg.corpora:
+            raise ConfigError("data: give either manifest + folds or corpora, not both")
+        if not cfg.folds:
+            raise ConfigError("data.folds is missing: make one with `after split MANIFEST -o folds.csv`")
+        manifest = read_manifest(resolve_path(cfg.manifest, config_path))
+        folds_path = resolve_path(cfg.folds, config_path)
+    elif cfg.corpora:
+        manifest = _prepared(cfg, config_path, work)
+        folds_path = work / "folds.csv"
+    else:
+        raise ConfigError("data: give manifest + folds, or corpora as name=root pairs")
+    manifest, dropped = apply_label_map(manifest, label_map)
+    if dropped:
+        log.info("label map %s dropped %s", cfg.labels, dict(dropped))
+    if not folds_path.is_file() and cfg.corpora:
+        from after.data.splits import split_by_group
+        write_folds(split_by_group(manifest, cfg.split_by, cfg.n_folds, cfg.val_fraction, cfg.split_seed),
+                    folds_path)
+    keep = set(manifest.ids)
+    folds = [Fold(f.index, *(tuple(i for i in f.ids(s) if i in keep) for s in ("train", "val", "test")))
+             for f in read_folds(folds_path)]
+    return manifest, folds
+
+
+def _prepared(cfg: DataConfig, config_path, work: Path) -> Manifest:
+    path = work / "manifest.csv"
+    if path.is_file():
+        return read_manifest(path)
+    from after.data.corpora import get_recipe
+    from after.data.merge import merge_manifests
+    parts = []
+    for spec in cfg.corpora:
+        if "=" not in spec:
+            raise ConfigError(f"data.corpora entry {spec!r}: expected name=root, e.g. ravdess=../data/ravdess")
+        name, root = spec.split("=", 1)
+        parts.append(get_recipe(name.strip())(resolve_path(root.strip(), config_path)).manifest)
+    merged = merge_manifests(parts, load_label_map("keep")).manifest if len(parts) > 1 else parts[0]
+    write_manifest(merged, path)
+    return read_manifest(path)

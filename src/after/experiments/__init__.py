@@ -1,0 +1,1 @@
+"""Experiments that wire the stages together (config -> data -> features -> learner -> loop -> run dir)."""
