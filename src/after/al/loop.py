@@ -244,8 +244,8 @@ class ActiveLearningLoop:
         fit = self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
         t1 = time.perf_counter()
         self.learner.save_state(self._state_dir(r))
-        if r > 0:   # only the newest state is needed to resume; fine-tuned encoders are large
-            shutil.rmtree(self._state_dir(r - 1), ignore_errors=True)
+        if r > 1:   # keep r and r-1: until round r's record lands, resuming needs r-1's state
+            shutil.rmtree(self._state_dir(r - 2), ignore_errors=True)
         val = evaluate(self.learner, self.data.val_rows, self.data.y_val)
         test = evaluate(self.learner, self.data.test_rows, self.data.y_test)
         t2 = time.perf_counter()

@@ -1,0 +1,257 @@
+"""Algorithm 1: round sizes, label discipline, records, kill -9 and resume, the file oracle cycle."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData, round_sizes, to_targets
+from after.al.oracles import SimulatedOracle
+from after.al.pool import LabelPool
+from after.al.records import RoundLog, aulc, summarize_rounds
+from after.cli import main as cli
+from after.data.folds import write_folds
+from after.data.manifest import Utterance, write_manifest
+from after.data.splits import split_by_group
+
+CLASSES = ["angry", "happy", "neutral", "sad"]
+
+
+# ---------------------------------------------------------------- round sizes and records
+def test_round_sizes_follow_algorithm_1():
+    # Ns = floor(0.2 * 1000) = 200, tau = 3 -> k = floor(200 / 3) = 66; cold start ceil(1 % of 1000) = 10
+    assert round_sizes(1000, LoopConfig(budget=0.2, rounds=3)) == [10, 66, 66, 66]
+    assert round_sizes(1000, LoopConfig(budget=150, rounds=5, init_fraction=0.02)) == [20, 30, 30, 30, 30, 30]
+    assert round_sizes(1000, LoopConfig(schedule=(0.05, 0.1))) == [10, 40, 50]
+    with pytest.raises(ValueError, match="floor"):
+        round_sizes(100, LoopConfig(budget=0.02, rounds=5))
+    with pytest.raises(ValueError, match="grow strictly"):
+        round_sizes(1000, LoopConfig(schedule=(0.1, 0.05)))
+
+
+def test_aulc_known_answers():
+    assert aulc([0.0, 1.0], [0.5, 0.5]) == pytest.approx(0.5)
+    assert aulc([0.0, 0.5, 1.0], [0.0, 1.0, 1.0]) == pytest.approx(0.75)
+    # interpolated at the interval ends: the straight line 0 -> 1 over [0.25, 0.75] averages 0.5
+    assert aulc([0.0, 1.0], [0.0, 1.0], lo=0.25, hi=0.75) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        aulc([0.1, 0.1], [0.5, 0.6])
+
+
+def test_round_log_drops_a_torn_last_line(tmp_path):
+    log = RoundLog(tmp_path / "rounds.jsonl")
+    log.append({"round": 0, "x": 1})
+    log.append({"round": 1, "x": 2})
+    with open(log.path, "a") as fh:
+        fh.write('{"round": 2, "x"')            # a kill in the middle of a write
+    assert [r["round"] for r in log.records()] == [0, 1]
+    assert log.path.read_text().count("\n") == 2  # the torn line is gone from the file too
+    log.append({"round": 2, "x": 3})
+    assert [r["round"] for r in log.records()] == [0, 1, 2]
+
+
+def test_to_targets_hard_soft_and_votes():
+    assert to_targets(["sad", "angry"], CLASSES, soft=False).tolist() == [3, 0]
+    soft = to_targets([("happy", "happy", "sad", "happy")], CLASSES, soft=True)
+    assert soft[0] == pytest.approx([0, 0.75, 0, 0.25])
+    assert to_targets([("happy", "sad", "sad")], CLASSES, soft=False).tolist() == [3]   # majority
+    with pytest.raises(ValueError, match="not one of the classes"):
+        to_targets(["bored"], CLASSES, soft=False)
+
+
+# ---------------------------------------------------------------- the loop on arrays, with a spy learner
+class SpyLearner:
+    """A nearest-centroid learner that records every row and label it is trained on."""
+
+    def __init__(self, x: np.ndarray, n_classes: int):
+        self.x, self.n_classes = x, n_classes
+        self.fits: list[tuple[np.ndarray, np.ndarray]] = []
+        self.centroids = np.zeros((n_classes, x.shape[1]))
+
+    def fit(self, train_idx, y_train, val_idx, y_val):
+        self.fits.append((np.array(train_idx), np.array(y_train)))
+        for c in range(self.n_classes):
+            rows = self.x[train_idx][y_train == c]
+            if len(rows):
+                self.centroids[c] = rows.mean(0)
+        return {"epochs": 1, "seconds": 0.0}
+
+    def reset(self):
+        self.centroids[:] = 0
+
+    def predict_proba(self, idx):
+        d = -((self.x[idx][:, None, :] - self.centroids[None]) ** 2).sum(-1)
+        e = np.exp(d - d.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def save_state(self, path):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        np.save(Path(path) / "c.npy", self.centroids)
+
+    def load_state(self, path):
+        self.centroids = np.load(Path(path) / "c.npy")
+
+
+class CountingOracle(SimulatedOracle):
+    pass
+
+
+def _blob_data(n_pool=200, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_pool + 80
+    y = rng.integers(0, 4, n)
+    x = rng.normal(size=(n, 8)) + 3 * np.eye(4, 8)[y]
+    return x, y
+
+
+def test_loop_trains_only_on_oracle_labels_and_logs_every_round(tmp_path):
+    x, y = _blob_data()
+    ids = [f"u{i}" for i in range(200)]
+    oracle = SimulatedOracle({i: CLASSES[y[j]] for j, i in enumerate(ids)})
+    pool = LabelPool(ids, oracle)
+    learner = SpyLearner(x, 4)
+    data = LoopData(pool_rows=np.arange(200), init_features=x[:200], val_rows=np.arange(200, 240),
+                    y_val=y[200:240], test_rows=np.arange(240, 280), y_test=y[240:280], classes=CLASSES)
+    records = ActiveLearningLoop(learner, pool, data, LoopConfig(budget=0.2, rounds=4), tmp_path).run()
+    assert [r["n_labelled"] for r in records] == [2, 12, 22, 32, 42]
+    # every clip the learner trained on was asked of the oracle, and got exactly the oracle's label
+    assert oracle.n_queried == 42
+    for rows, labels in learner.fits:
+        assert set(rows.tolist()) <= {int(i[1:]) for i in pool.labelled_ids()}
+        assert labels.tolist() == y[rows].tolist()
+        assert rows.max() < 200        # never a validation or test row
+    # the round records and the summary say the same thing
+    selected = [i for r in records for i in r["selected"]]
+    assert selected == pool.labelled_ids() and len(set(selected)) == 42
+    assert all(set(r["seconds"]) == {"score", "select", "train", "evaluate"} for r in records)
+    summary = summarize_rounds(RoundLog(tmp_path / "rounds.jsonl").records())
+    assert summary["test_ua"] == records[-1]["test_ua"] and 0 <= summary["aulc"] <= 1
+
+
+def test_same_seed_same_selections_other_seed_other_selections(tmp_path):
+    x, y = _blob_data()
+    ids = [f"u{i}" for i in range(200)]
+
+    def run(seed, d):
+        data = LoopData(pool_rows=np.arange(200), init_features=x[:200], val_rows=np.arange(200, 240),
+                        y_val=y[200:240], test_rows=np.arange(240, 280), y_test=y[240:280], classes=CLASSES)
+        pool = LabelPool(ids, SimulatedOracle({i: CLASSES[y[j]] for j, i in enumerate(ids)}))
+        cfg = LoopConfig(strategy="random", init="random", budget=0.2, rounds=2, seed=seed)
+        return [r["selected"] for r in ActiveLearningLoop(SpyLearner(x, 4), pool, data, cfg, tmp_path / d).run()]
+
+    assert run(3, "a") == run(3, "b")
+    assert run(3, "a") != run(4, "c")
+
+
+# ---------------------------------------------------------------- the CLI end to end: kill -9 and resume
+def _write_corpus(root: Path, n_speakers=6, per_class=4) -> tuple[Path, Path]:
+    """Synthetic clips whose class sets the pitch, so a log-mel learner can tell them apart."""
+    rng = np.random.default_rng(0)
+    utts = []
+    sr = 16_000
+    for s in range(n_speakers):
+        for c, emo in enumerate(CLASSES):
+            for k in range(per_class):
+                dur = 0.5 + 0.25 * rng.random()
+                t = np.arange(int(dur * sr)) / sr
+                f0 = 150 * (1 + c) * (1 + 0.05 * s)
+                wav = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.normal(size=t.size)
+                path = root / "audio" / f"s{s}_{emo}_{k}.flac"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, wav.astype(np.float32), sr)
+                utts.append(Utterance(id=f"syn_s{s}_{emo}_{k}", path=str(path), corpus="syn", speaker=f"syn_{s}",
+                                      gender="f", emotion=emo, original_label=emo, language="en",
+                                      duration_s=len(t) / sr))
+    manifest = write_manifest(utts, root / "manifest.csv")
+    from after.data.manifest import read_manifest
+    folds = write_folds(split_by_group(read_manifest(manifest), "speaker", 3, 0.2, seed=0), root / "folds.csv")
+    return manifest, folds
+
+
+def _config(tmp_path: Path, **extra) -> Path:
+    manifest, folds = _write_corpus(tmp_path / "corpus")
+    cfg = {"strategy": "entropy", "init": "kmeans", "init_fraction": 0.05, "budget": 0.8, "rounds": 8, "seed": 1,
+           "data": {"manifest": str(manifest), "folds": str(folds)},
+           "learner": {"kind": "embedding", "backbone": "logmel", "cache_dir": str(tmp_path / "cache"),
+                       "head": {"max_epochs": 40, "patience": 5}}}
+    cfg.update(extra)
+    path = tmp_path / "al.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _rounds(run: Path) -> list[dict]:
+    return RoundLog(run / "rounds.jsonl").records()
+
+
+def test_kill_minus_nine_then_resume_gives_the_uninterrupted_run(tmp_path):
+    config = _config(tmp_path)
+    assert cli(["al", str(config), "-o", str(tmp_path / "ref")]) == 0
+    reference = _rounds(tmp_path / "ref")
+    assert len(reference) == 9
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "after.cli", "al", str(config), "-o", str(run)]
+    killed_at = None
+    for attempt in range(20):     # kill as soon as some, but not all, rounds are done
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            if (run / "rounds.jsonl").is_file() and len(_rounds(run)) >= 2 + attempt:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            killed_at = len(_rounds(run))
+            break
+    assert killed_at is not None and killed_at < 9, "the run was never caught mid-way"
+    labelled_before = json.loads((run / "pool.json").read_text())["labelled"]
+    assert cli(["al", str(config), "-o", str(run)]) == 0
+    resumed = _rounds(run)
+    assert [r["selected"] for r in resumed] == [r["selected"] for r in reference]
+    assert [r["test_ua"] for r in resumed] == [r["test_ua"] for r in reference]
+    assert [r["val_ua"] for r in resumed] == [r["val_ua"] for r in reference]
+    labelled_after = {d["id"]: d for d in json.loads((run / "pool.json").read_text())["labelled"]}
+    assert all(labelled_after[d["id"]] == d for d in labelled_before)   # no label lost or changed
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_ua"] == reference[-1]["test_ua"] and (run / "learning_curve.png").is_file()
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    config = _config(tmp_path, rounds=2, budget=0.4)
+    assert cli(["al", str(config), "-o", str(tmp_path / "run")]) == 0
+    assert cli(["al", str(config), "-o", str(tmp_path / "run"), "--set", "strategy=random"]) == 2
+
+
+def test_file_oracle_waits_for_people_and_resumes(tmp_path, capsys):
+    config = _config(tmp_path, oracle="file", rounds=2, budget=0.4)
+    run = tmp_path / "run"
+    assert cli(["al", str(config), "-o", str(run)]) == 3          # round 0: clips written, nothing trained
+    sheet = run / "to_label.csv"
+    assert sheet.is_file() and not (run / "rounds.jsonl").exists()
+    truth = {f"syn_s{s}_{e}_{k}": e for s in range(6) for e in CLASSES for k in range(4)}
+    for _ in range(3):                                             # cold start + 2 rounds
+        import csv
+        rows = list(csv.DictReader(open(sheet)))
+        for r in rows:
+            r["label"] = r["label"] or truth[r["id"]].upper()        # people type as they like
+        with open(sheet, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        code = cli(["al", str(config), "-o", str(run)])
+    assert code == 0
+    recs = _rounds(run)
+    assert len(recs) == 3
+    pool = json.loads((run / "pool.json").read_text())["labelled"]
+    assert all(d["label"] == truth[d["id"]] for d in pool)
