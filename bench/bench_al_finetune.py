@@ -24,12 +24,11 @@ from after.al.oracles import SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import aulc
 from after.backbones.embeddings import extract_embeddings
-from after.data.sources import DataConfig, load_dataset
 from after.data.splits import split_by_group
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 from after.training.finetune import FineTuneLearner
+from shared_pool import SHARED, merged_pool
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODEL = SHARED / "models" / "whisper-tiny.en"
 SCHEDULE = (0.05, 0.10, 0.20)
 
@@ -45,12 +44,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_finetune"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if not (SHARED / "data").is_dir() or not MODEL.is_dir():
-        raise SystemExit(f"skipped: {SHARED} lacks data/ or models/whisper-tiny.en")
+    if not MODEL.is_dir():
+        raise SystemExit(f"skipped: {MODEL} not found")
     args.out.mkdir(parents=True, exist_ok=True)
-    corpora = tuple(f"{n}={SHARED / 'data' / d}" for n, d in (
-        ("ravdess", "ravdess"), ("emodb", "emodb_crop2s"), ("nemo", "nemo"), ("turev", "turev_db")))
-    manifest, _ = load_dataset(DataConfig(corpora=corpora, labels="4class", n_folds=4), None, args.out / "data")
+    manifest = merged_pool(args.out / "data")
     classes = manifest.labels()
     fold = split_by_group(manifest, "speaker", n_folds=4, val_fraction=0.1, seed=0)[0]   # one fold
     results: dict[str, list[dict]] = {"kmeans+entropy": [], "random+random": []}

@@ -31,12 +31,11 @@ from after.al.pool import LabelPool
 from after.al.records import aulc
 from after.backbones.embeddings import extract_embeddings
 from after.data.splits import split_by_group
-from after.data.sources import DataConfig, load_dataset
 from after.evaluation.metrics import unweighted_accuracy
 from after.training.config import HeadConfig
 from after.training.learners import EmbeddingLearner
+from shared_pool import SHARED, merged_pool
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCHEDULE = (0.025, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30, 0.40)
 MILESTONES = (0.01, 0.05, 0.10, 0.20, 0.40)
 # (init, strategy, init_layer): every acquisition after AFTER's k-means cold start, every cold start
@@ -57,12 +56,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated combo names to run (default: all)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if not (SHARED / "data").is_dir():
-        raise SystemExit(f"skipped: {SHARED / 'data'} not found (the shared corpora are needed)")
     args.out.mkdir(parents=True, exist_ok=True)
-    corpora = tuple(f"{n}={SHARED / 'data' / d}" for n, d in (
-        ("ravdess", "ravdess"), ("emodb", "emodb_crop2s"), ("nemo", "nemo"), ("turev", "turev_db")))
-    manifest, _ = load_dataset(DataConfig(corpora=corpora, labels="4class", n_folds=4), None, args.out / "data")
+    manifest = merged_pool(args.out / "data")
     classes = manifest.labels()
     t0 = time.perf_counter()
     feats_all = extract_embeddings(str(SHARED / "models" / "whisper-base"), [u.path for u in manifest])

@@ -14,7 +14,6 @@ import argparse
 import logging
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -24,8 +23,8 @@ from after.al.pool import LabelPool
 from after.al.strategies import STRATEGIES
 from after.training.config import HeadConfig
 from after.training.learners import EmbeddingLearner
+from shared_pool import CORPORA, SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLASSES = ["angry", "happy", "neutral", "sad"]
 
 
@@ -35,14 +34,13 @@ def features(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, 
         from after.backbones.embeddings import extract_embeddings
         from after.data.corpora import RECIPES
         paths, labels = [], []
-        for name, folder in (("ravdess", "ravdess"), ("emodb", "emodb_crop2s"), ("nemo", "nemo"),
-                             ("turev", "turev_db")):
+        for name, folder in CORPORA:
             for u in RECIPES[name](SHARED / "data" / folder).manifest:
                 paths.append(u.path)
                 labels.append(u.emotion)
         x = extract_embeddings(str(SHARED / "models" / "whisper-base"), paths)
         names = sorted(set(labels))
-        y = np.array([names.index(v) for v in labels]) % len(CLASSES)
+        y = np.array([names.index(v) for v in labels]) % len(CLASSES)   # emotions folded onto 4 ids: timing only
         reps = int(np.ceil(n / len(x)))
         x = np.concatenate([x] * reps)[:n] + rng.normal(scale=0.01, size=(n, *x.shape[1:])).astype(np.float32)
         return x, np.concatenate([y] * reps)[:n], "whisper-base embeddings of the shared corpora"
