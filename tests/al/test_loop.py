@@ -153,7 +153,7 @@ def test_same_seed_same_selections_other_seed_other_selections(tmp_path):
 
 
 # ---------------------------------------------------------------- the CLI end to end: kill -9 and resume
-def _write_corpus(root: Path, n_speakers=6, per_class=4) -> tuple[Path, Path]:
+def _write_corpus(root: Path, n_speakers=6, per_class=4, evaluators=False) -> tuple[Path, Path]:
     """Synthetic clips whose class sets the pitch, so a log-mel learner can tell them apart."""
     rng = np.random.default_rng(0)
     utts = []
@@ -168,17 +168,20 @@ def _write_corpus(root: Path, n_speakers=6, per_class=4) -> tuple[Path, Path]:
                 path = root / "audio" / f"s{s}_{emo}_{k}.flac"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 sf.write(path, wav.astype(np.float32), sr)
+                # IEMOCAP-style evaluator labels: two agree with the emotion, the third says neutral
+                extra = {"evaluator_labels": json.dumps([{"evaluator": e, "labels": [lab]} for e, lab in (
+                    ("E1", emo), ("E2", emo), ("E3", "neutral"))])} if evaluators else {}
                 utts.append(Utterance(id=f"syn_s{s}_{emo}_{k}", path=str(path), corpus="syn", speaker=f"syn_{s}",
                                       gender="f", emotion=emo, original_label=emo, language="en",
-                                      duration_s=len(t) / sr))
+                                      duration_s=len(t) / sr, extra=extra))
     manifest = write_manifest(utts, root / "manifest.csv")
     from after.data.manifest import read_manifest
     folds = write_folds(split_by_group(read_manifest(manifest), "speaker", 3, 0.2, seed=0), root / "folds.csv")
     return manifest, folds
 
 
-def _config(tmp_path: Path, **extra) -> Path:
-    manifest, folds = _write_corpus(tmp_path / "corpus")
+def _config(tmp_path: Path, evaluators=False, **extra) -> Path:
+    manifest, folds = _write_corpus(tmp_path / "corpus", evaluators=evaluators)
     cfg = {"strategy": "entropy", "init": "kmeans", "init_fraction": 0.05, "budget": 0.8, "rounds": 8, "seed": 1,
            "data": {"manifest": str(manifest), "folds": str(folds)},
            "learner": {"kind": "embedding", "backbone": "logmel", "cache_dir": str(tmp_path / "cache"),
@@ -255,3 +258,44 @@ def test_file_oracle_waits_for_people_and_resumes(tmp_path, capsys):
     assert len(recs) == 3
     pool = json.loads((run / "pool.json").read_text())["labelled"]
     assert all(d["label"] == truth[d["id"]] for d in pool)
+
+
+# ---------------------------------------------------------------- several annotators, one head each
+def test_annotator_heads_learn_each_annotator_and_feed_annotator_strategies(tmp_path):
+    from after.al.oracles import MultiAnnotatorOracle
+    from after.training.annotator_heads import AnnotatorHeadsLearner
+    from after.training.config import HeadConfig
+
+    x, y = _blob_data(n_pool=200)
+    ids = [f"u{i}" for i in range(200)]
+    # annotator 0 is right, annotator 1 always says "sad", annotator 2 gives no vote on every other clip
+    votes = {i: (CLASSES[y[j]], "sad") + ((CLASSES[y[j]],) if j % 2 == 0 else ()) for j, i in enumerate(ids)}
+    oracle = MultiAnnotatorOracle(votes)
+    feats = x[:, None, :].astype(np.float32)
+    learner = AnnotatorHeadsLearner(feats, HeadConfig(max_epochs=60, patience=10), 4, n_annotators=3, seed=0)
+    data = LoopData(pool_rows=np.arange(200), init_features=x[:200], val_rows=np.arange(200, 240),
+                    y_val=y[200:240], test_rows=np.arange(240, 280), y_test=y[240:280], classes=CLASSES)
+    cfg = LoopConfig(strategy="vote_variance", init="random", init_fraction=0.2, budget=0.4, rounds=2)
+    records = ActiveLearningLoop(learner, LabelPool(ids, oracle), data, cfg, tmp_path).run()
+    assert len(records) == 3 and oracle.queries
+    test = np.arange(240, 280)
+    per_head = learner.predict_annotators(test)                 # [n, 3, 4]
+    assert per_head.shape == (40, 3, 4)
+    assert (per_head[:, 0].argmax(1) == y[240:280]).mean() > 0.8  # the reliable annotator's head
+    assert (per_head[:, 1].argmax(1) == CLASSES.index("sad")).all()  # the "always sad" annotator's head
+    np.testing.assert_allclose(learner.predict_proba(test), per_head.mean(1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind,strategy,soft", [("annotator_heads", "mix", False), ("embedding", "entropy", True)])
+def test_after_al_with_several_annotators(tmp_path, kind, strategy, soft):
+    config = _config(tmp_path, evaluators=True, oracle="annotators", strategy=strategy, soft_labels=soft,
+                     rounds=2, budget=0.4)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["learner"]["kind"] = kind
+    config.write_text(yaml.safe_dump(cfg))
+    assert cli(["al", str(config), "-o", str(tmp_path / "run")]) == 0
+    labelled = json.loads((tmp_path / "run" / "pool.json").read_text())["labelled"]
+    # every label in the pool is the three evaluators' votes, as the oracle gave them
+    assert all(len(d["label"]) == 3 and d["label"][2] == "neutral" for d in labelled)
+    if kind == "annotator_heads":
+        assert (tmp_path / "run" / "learner" / "round_2" / "annotator_2" / "state.pt").is_file()

@@ -121,6 +121,18 @@ def to_targets(labels: Sequence[PoolLabel], classes: Sequence[str], soft: bool) 
     return np.asarray(out, dtype=np.int64)
 
 
+def vote_matrix(labels: Sequence[PoolLabel], classes: Sequence[str], n_slots: int) -> np.ndarray:
+    """Votes per annotator slot: int ``[n, n_slots]`` (class index, -1 where a clip has no such vote)."""
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.full((len(labels), n_slots), -1, dtype=np.int64)
+    for row, lab in enumerate(labels):
+        votes = (lab,) if isinstance(lab, str) else lab if isinstance(lab, tuple) else (max(lab, key=lab.get),)
+        for slot, vote in enumerate(votes[:n_slots]):
+            if vote in index:          # a vote outside the classes (e.g. "other") counts as no vote
+                out[row, slot] = index[vote]
+    return out
+
+
 def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float]:
     if len(rows) == 0:
         return {"ua": float("nan"), "wa": float("nan"), "f1": float("nan")}
@@ -237,11 +249,16 @@ class ActiveLearningLoop:
         todo = [i for i in ids if not self.pool.is_labelled(i)]
         self.pool.label(todo, round=r)   # LabelsPending (file oracle) passes through: rerun to resume
         labelled = self.pool.labelled_ids()
-        y_train = to_targets(self.pool.labels_for(labelled), self.data.classes, self.cfg.soft_labels)
+        labels = self.pool.labels_for(labelled)
         t0 = time.perf_counter()
         if not self.cfg.warm_start:
             self.learner.reset()
-        fit = self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
+        if getattr(self.learner, "learns_from_votes", False):   # one head per annotator: every vote counts
+            votes = vote_matrix(labels, self.data.classes, len(self.learner.heads))
+            fit = self.learner.fit_votes(self.rows(labelled), votes, self.data.val_rows, self.data.y_val)
+        else:
+            y_train = to_targets(labels, self.data.classes, self.cfg.soft_labels)
+            fit = self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
         t1 = time.perf_counter()
         self.learner.save_state(self._state_dir(r))
         if r > 1:   # keep r and r-1: until round r's record lands, resuming needs r-1's state

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 class LearnerConfig:
     """The model trained inside the loop."""
 
-    kind: Literal["embedding", "finetune"] = "embedding"  # frozen encoder + head, or end-to-end fine-tuning
+    # frozen encoder + head; end-to-end fine-tuning; or one head per annotator (annotator-aware strategies)
+    kind: Literal["embedding", "finetune", "annotator_heads"] = "embedding"
+    n_annotators: int = 0               # annotator_heads: vote slots; 0 = the most votes any pool clip has
     backbone: str = "whisper-tiny.en"   # alias, hub id or local folder (see `after train`)
     init_layer: int = 0                 # hidden state clustered by the k-means cold start: 0 = CNN encoder output
     head: HeadConfig = HeadConfig()
@@ -81,25 +83,23 @@ def _pool_ids(cfg: ALConfig, train_ids: tuple[str, ...]) -> list[str]:
 
 
 def build_learner(cfg: LearnerConfig, paths: list[str], n_classes: int, seed: int,
-                  progress: Callable[[int, int], None] | None = None):
+                  progress: Callable[[int, int], None] | None = None, n_annotators: int = 1):
     """The learner over ``paths`` and the ``[N, L+1, D]`` frozen embeddings (for the cold start)."""
-    from after.backbones.embeddings import extract_embeddings
+    from after.backbones.embeddings import extract_embeddings, pick_device
     from after.training.learners import EmbeddingLearner
 
     feats = extract_embeddings(cfg.backbone, paths, cache_dir=cfg.cache_dir or None, progress=progress,
                                device=cfg.device)
+    device = pick_device(cfg.device)
     if cfg.kind == "embedding":
-        return EmbeddingLearner(feats, cfg.head, n_classes, seed=seed,
-                                device="cuda" if cfg.device == "auto" and _cuda() else
-                                ("cpu" if cfg.device == "auto" else cfg.device)), feats
+        return EmbeddingLearner(feats, cfg.head, n_classes, seed=seed, device=device), feats
+    if cfg.kind == "annotator_heads":
+        from after.training.annotator_heads import AnnotatorHeadsLearner
+        return AnnotatorHeadsLearner(feats, cfg.head, n_classes, cfg.n_annotators or n_annotators, seed=seed,
+                                     device=device), feats
     from after.training.finetune import FineTuneLearner
     return FineTuneLearner(paths, cfg.backbone, n_classes, model_cfg=cfg.model, head_cfg=cfg.head,
                            train_cfg=cfg.train, seed=seed, device=None if cfg.device == "auto" else cfg.device), feats
-
-
-def _cuda() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def run_active_learning(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
@@ -126,8 +126,12 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     paths = [manifest.by_id(i).path for i in all_ids]
     local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
     learner_cfg = replace(cfg.learner, backbone=str(local)) if local.exists() else cfg.learner
+    oracle = make_oracle(cfg, manifest, pool_ids, run)
+    # how many evaluators a clip can have (known before any label is read): the annotator-head count
+    n_votes = max(len(json.loads(manifest.by_id(i).extra.get("evaluator_labels") or "[0]")) for i in pool_ids)
     learner, feats = build_learner(learner_cfg, paths, len(classes), cfg.seed,
-                                   progress=(lambda d, n: progress("embeddings", d, n)) if progress else None)
+                                   progress=(lambda d, n: progress("embeddings", d, n)) if progress else None,
+                                   n_annotators=n_votes)
     n_pool, n_val = len(pool_ids), len(fold.val)
     index = {c: i for i, c in enumerate(classes)}
     data = LoopData(
@@ -139,7 +143,7 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
         y_test=np.array([index[manifest.by_id(i).emotion] for i in fold.test], dtype=np.int64),
         classes=classes,
     )
-    pool = LabelPool.open(run / "pool.json", pool_ids, make_oracle(cfg, manifest, pool_ids, run))
+    pool = LabelPool.open(run / "pool.json", pool_ids, oracle)
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
     records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
     summary = summarize_rounds(records)
