@@ -11,7 +11,11 @@ cold start 1 %, then rounds up to 2.5, 5, 7.5, 10, 15, 20, 30, 40 % of the pool.
 1/5/10/20/40 %, at 100 % (the whole pool labelled), AULC of test UA over 1-40 %, and the paired AULC
 difference to random + random (mean and std over seeds).
 
+With --stratify, every round's k (and the cold start) is shared out over the four corpora in proportion
+to their unlabelled clips, and each strategy chooses within each corpus.
+
 Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_merged.py --seeds 5 --out bench/out/al_merged
+     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_merged.py --seeds 5 --stratify --out bench/out/al_merged_strat
 (one thread: the head is tiny, and on a shared 2-core machine OpenMP threads only contend).
 """
 from __future__ import annotations
@@ -54,6 +58,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_merged"))
     ap.add_argument("--only", default="", help="comma-separated combo names to run (default: all)")
+    ap.add_argument("--stratify", action="store_true",
+                    help="share every round's k (and the cold start) out over the corpora by their pool size")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +89,8 @@ def main() -> None:
         for init, strategy, layer in combos:
             t1 = time.perf_counter()
             data = LoopData(pool_rows=np.arange(n_pool), init_features=feats[:n_pool, layer], val_rows=val_rows,
-                            y_val=y[val_rows], test_rows=test_rows, y_test=y[test_rows], classes=classes)
+                            y_val=y[val_rows], test_rows=test_rows, y_test=y[test_rows], classes=classes,
+                            strata=[manifest.by_id(i).corpus for i in pool_ids] if args.stratify else None)
             cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.01, schedule=SCHEDULE, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 pool = LabelPool(pool_ids, SimulatedOracle({i: classes[y[j]] for j, i in enumerate(pool_ids)}))

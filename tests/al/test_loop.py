@@ -299,3 +299,28 @@ def test_after_al_with_several_annotators(tmp_path, kind, strategy, soft):
     assert all(len(d["label"]) == 3 and d["label"][2] == "neutral" for d in labelled)
     if kind == "annotator_heads":
         assert (tmp_path / "run" / "learner" / "round_2" / "annotator_2" / "state.pt").is_file()
+
+
+def test_proportional_quotas():
+    from after.al.loop import proportional_quotas
+    assert proportional_quotas([50, 30, 20], 10) == [5, 3, 2]
+    assert proportional_quotas([1, 99], 10) == [0, 10]
+    assert sum(proportional_quotas([3, 3, 3], 7)) == 7
+    assert proportional_quotas([1, 1, 100], 50)[:2] in ([0, 1], [1, 0], [1, 1], [0, 0])
+    with pytest.raises(ValueError):
+        proportional_quotas([2, 2], 5)
+
+
+def test_stratified_rounds_share_k_over_the_groups(tmp_path):
+    x, y = _blob_data()
+    ids = [f"u{i}" for i in range(200)]
+    strata = ["big"] * 150 + ["small"] * 50
+    data = LoopData(pool_rows=np.arange(200), init_features=x[:200], val_rows=np.arange(200, 240),
+                    y_val=y[200:240], test_rows=np.arange(240, 280), y_test=y[240:280], classes=CLASSES,
+                    strata=strata)
+    pool = LabelPool(ids, SimulatedOracle({i: CLASSES[y[j]] for j, i in enumerate(ids)}))
+    cfg = LoopConfig(strategy="entropy", init="kmeans", init_fraction=0.04, budget=0.4, rounds=2)
+    records = ActiveLearningLoop(SpyLearner(x, 4), pool, data, cfg, tmp_path).run()
+    for rec in records:   # 8 then 40 per round: 3/4 from the big group, 1/4 from the small one
+        small = sum(int(i[1:]) >= 150 for i in rec["selected"])
+        assert small == len(rec["selected"]) // 4

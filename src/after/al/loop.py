@@ -63,6 +63,9 @@ class LoopData:
     init_features: [n, d] what the cold start clusters (the paper: CNN-encoder features).
     val_rows/test_rows: learner rows with their integer labels ``y_val``/``y_test`` (classes index).
     surprisal: optional ``f(rows) -> [n, s]`` for ALPs; by default the learner's class surprisal.
+    strata: optional ``[n]`` group of each candidate (e.g. its corpus). Given, every round's k is shared
+    out over the groups in proportion to their unlabelled clips, and the cold start and the acquisition
+    choose within each group: on a merged multi-corpus pool, uncertainty alone can starve a corpus.
     """
 
     pool_rows: np.ndarray
@@ -73,7 +76,26 @@ class LoopData:
     y_test: np.ndarray
     classes: Sequence[str]
     surprisal: Callable[[np.ndarray], np.ndarray] | None = None
+    strata: Sequence[str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def proportional_quotas(sizes: Sequence[int], k: int) -> list[int]:
+    """Split ``k`` over groups of ``sizes`` in proportion (largest remainder), never above a group's size."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if k > sizes.sum():
+        raise ValueError(f"cannot choose {k} from {int(sizes.sum())} clips")
+    exact = k * sizes / sizes.sum()
+    quota = np.floor(exact).astype(np.int64)
+    for g in np.argsort(-(exact - quota), kind="stable"):
+        if quota.sum() == k:
+            break
+        if quota[g] < sizes[g]:
+            quota[g] += 1
+    while quota.sum() < k:       # rounding met a full group: fill the others in size order
+        g = int(np.argmax(sizes - quota))
+        quota[g] += 1
+    return quota.tolist()
 
 
 def round_sizes(n_pool: int, cfg: LoopConfig) -> list[int]:
@@ -198,6 +220,9 @@ class ActiveLearningLoop:
         self.strategy = STRATEGIES[cfg.strategy]()
         self.sizes = round_sizes(len(pool.ids), cfg)
         self._row_of = dict(zip(pool.ids, np.asarray(data.pool_rows)))
+        self._pos = {i: p for p, i in enumerate(pool.ids)}
+        if data.strata is not None and len(data.strata) != len(pool.ids):
+            raise ValueError(f"{len(data.strata)} strata for a pool of {len(pool.ids)} ids")
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         return np.asarray([self._row_of[i] for i in ids], dtype=np.int64)
@@ -226,23 +251,40 @@ class ActiveLearningLoop:
         rng = np.random.default_rng([self.cfg.seed, r])
         unl_ids = self.pool.unlabelled_ids()
         k = min(self.sizes[r], len(unl_ids))
+        if self.data.strata is None:
+            groups = [(unl_ids, k)]
+        else:   # each stratum (e.g. corpus) gets its share of k, by its unlabelled size
+            stratum = [self.data.strata[self._pos[i]] for i in unl_ids]
+            names = sorted(set(stratum))
+            members = [[i for i, s in zip(unl_ids, stratum) if s == name] for name in names]
+            groups = list(zip(members, proportional_quotas([len(m) for m in members], k)))
+        ids, scores, t_score, t_select = [], [], 0.0, 0.0
+        for members, quota in groups:
+            if quota == 0:
+                continue
+            got, sc, ts, tl = self._choose(r, members, quota, rng)
+            ids += got
+            scores += sc
+            t_score += ts
+            t_select += tl
+        _write_json(path, {"ids": ids, "scores": scores, "seconds_score": t_score, "seconds_select": t_select})
+        return ids, scores, t_score, t_select
+
+    def _choose(self, r: int, candidates: list[str], k: int, rng: np.random.Generator):
+        """``k`` of ``candidates``: the cold start in round 0, the acquisition after."""
         t0 = time.perf_counter()
         if r == 0:
-            cand = self.data.init_features[[self.pool.ids.index(i) for i in unl_ids]] \
-                if len(unl_ids) != len(self.pool.ids) else self.data.init_features
+            feats = self.data.init_features[[self._pos[i] for i in candidates]]
             t1 = time.perf_counter()
-            idx = COLD_STARTS[self.cfg.init]().select(cand, k, rng)
+            idx = COLD_STARTS[self.cfg.init]().select(feats, k, rng)
             scores = [0.0] * len(idx)
         else:
-            view = build_view(self.strategy, self.learner, self.data, self.rows(unl_ids),
+            view = build_view(self.strategy, self.learner, self.data, self.rows(candidates),
                               self.rows(self.pool.labelled_ids()), self.cfg, r)
             t1 = time.perf_counter()
             sel = self.strategy.select(view, k, rng)
-            idx, scores = sel.indices, [float(s) for s in sel.scores]
-        t2 = time.perf_counter()
-        ids = [unl_ids[int(i)] for i in idx]
-        _write_json(path, {"ids": ids, "scores": scores, "seconds_score": t1 - t0, "seconds_select": t2 - t1})
-        return ids, scores, t1 - t0, t2 - t1
+            idx, scores = sel.indices, [float(v) for v in sel.scores]
+        return [candidates[int(i)] for i in idx], scores, t1 - t0, time.perf_counter() - t1
 
     def run_round(self, r: int) -> dict:
         ids, scores, t_score, t_select = self._select(r)

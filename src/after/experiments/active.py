@@ -54,6 +54,7 @@ class ALConfig(LoopConfig):
 
     fold: int = 1                       # test fold; the pool is that fold's training clips
     max_pool: int = 0                   # > 0: a seeded random subset of the pool, for quick runs
+    stratify_by: str = ""               # a manifest column (corpus, speaker, ...): choose within each group
     oracle: Literal["simulated", "file", "annotators"] = "simulated"
     labels_file: str = "to_label.csv"   # file oracle: relative to the run directory
     data: DataConfig = field(default_factory=DataConfig)
@@ -72,6 +73,14 @@ def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir:
                           allowed_labels=manifest.labels())
     from after.data.annotations import evaluator_votes
     return MultiAnnotatorOracle({i: evaluator_votes(manifest.by_id(i), manifest.labels()) for i in pool_ids})
+
+
+def _column(utt, name: str) -> str:
+    if hasattr(utt, name) and name != "extra":
+        return str(getattr(utt, name))
+    if name in utt.extra:
+        return utt.extra[name]
+    raise ConfigError(f"stratify_by: {name!r} is not a manifest column (try corpus, speaker, gender, language)")
 
 
 def _pool_ids(cfg: ALConfig, train_ids: tuple[str, ...]) -> list[str]:
@@ -142,6 +151,7 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
         test_rows=np.arange(n_pool + n_val, len(all_ids)),
         y_test=np.array([index[manifest.by_id(i).emotion] for i in fold.test], dtype=np.int64),
         classes=classes,
+        strata=[_column(manifest.by_id(i), cfg.stratify_by) for i in pool_ids] if cfg.stratify_by else None,
     )
     pool = LabelPool.open(run / "pool.json", pool_ids, oracle)
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
