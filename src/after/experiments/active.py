@@ -25,6 +25,8 @@ from after.al.oracles import FileOracle, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import summarize_rounds
 from after.config import ConfigError, load_config, resolve_path, save_config
+from after.data.annotations import evaluator_votes
+from after.data.folds import Fold
 from after.data.manifest import Manifest
 from after.data.sources import DataConfig, load_dataset
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
@@ -71,7 +73,6 @@ def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir:
     if cfg.oracle == "file":
         return FileOracle(run_dir / cfg.labels_file, {i: manifest.by_id(i).path for i in pool_ids},
                           allowed_labels=manifest.labels())
-    from after.data.annotations import evaluator_votes
     return MultiAnnotatorOracle({i: evaluator_votes(manifest.by_id(i), manifest.labels()) for i in pool_ids})
 
 
@@ -111,6 +112,24 @@ def build_learner(cfg: LearnerConfig, paths: list[str], n_classes: int, seed: in
                            train_cfg=cfg.train, seed=seed, device=None if cfg.device == "auto" else cfg.device), feats
 
 
+def loop_data(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], fold: Fold, feats: np.ndarray) -> LoopData:
+    """Rows ``[pool | val | test]`` of ``feats`` with their labels (val/test only) and strata."""
+    classes = manifest.labels()
+    n_pool, n_val = len(pool_ids), len(fold.val)
+
+    def targets(ids) -> np.ndarray:
+        return np.array([classes.index(manifest.by_id(i).emotion) for i in ids], dtype=np.int64)
+
+    return LoopData(
+        pool_rows=np.arange(n_pool),
+        init_features=feats[:n_pool, min(cfg.learner.init_layer, feats.shape[1] - 1)],
+        val_rows=np.arange(n_pool, n_pool + n_val), y_val=targets(fold.val),
+        test_rows=np.arange(n_pool + n_val, feats.shape[0]), y_test=targets(fold.test),
+        classes=classes,
+        strata=[_column(manifest.by_id(i), cfg.stratify_by) for i in pool_ids] if cfg.stratify_by else None,
+    )
+
+
 def run_active_learning(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
                         progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run or resume the experiment in ``run_dir``; returns ``summary.json``'s content."""
@@ -135,30 +154,19 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     paths = [manifest.by_id(i).path for i in all_ids]
     local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
     learner_cfg = replace(cfg.learner, backbone=str(local)) if local.exists() else cfg.learner
-    oracle = make_oracle(cfg, manifest, pool_ids, run)
-    # how many evaluators a clip can have (known before any label is read): the annotator-head count
-    n_votes = max(len(json.loads(manifest.by_id(i).extra.get("evaluator_labels") or "[0]")) for i in pool_ids)
+    # annotator heads: as many as the most evaluators any pool clip has (known before any label is read)
+    n_annotators = max(len(evaluator_votes(manifest.by_id(i), classes)) for i in pool_ids) \
+        if cfg.learner.kind == "annotator_heads" else 1
     learner, feats = build_learner(learner_cfg, paths, len(classes), cfg.seed,
                                    progress=(lambda d, n: progress("embeddings", d, n)) if progress else None,
-                                   n_annotators=n_votes)
-    n_pool, n_val = len(pool_ids), len(fold.val)
-    index = {c: i for i, c in enumerate(classes)}
-    data = LoopData(
-        pool_rows=np.arange(n_pool),
-        init_features=feats[:n_pool, min(cfg.learner.init_layer, feats.shape[1] - 1)],
-        val_rows=np.arange(n_pool, n_pool + n_val),
-        y_val=np.array([index[manifest.by_id(i).emotion] for i in fold.val], dtype=np.int64),
-        test_rows=np.arange(n_pool + n_val, len(all_ids)),
-        y_test=np.array([index[manifest.by_id(i).emotion] for i in fold.test], dtype=np.int64),
-        classes=classes,
-        strata=[_column(manifest.by_id(i), cfg.stratify_by) for i in pool_ids] if cfg.stratify_by else None,
-    )
-    pool = LabelPool.open(run / "pool.json", pool_ids, oracle)
+                                   n_annotators=n_annotators)
+    data = loop_data(cfg, manifest, pool_ids, fold, feats)
+    pool = LabelPool.open(run / "pool.json", pool_ids, make_oracle(cfg, manifest, pool_ids, run))
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
     records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
     summary = summarize_rounds(records)
     summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
-                    "pool_size": n_pool, "classes": classes, "backbone": cfg.learner.backbone})
+                    "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone})
     (run / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     from after.reports.learning_curve import plot_learning_curves
     plot_learning_curves({f"{cfg.init}+{cfg.strategy}": records}, run / "learning_curve.png")
