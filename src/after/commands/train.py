@@ -35,7 +35,7 @@ def _handle(args: argparse.Namespace) -> int:
             bar.update(tasks[stage], completed=done, total=total)
 
         metrics = run_experiment(cfg, args.output, config_path=args.config, progress=progress)
-    table = Table(title=f"{cfg.model.backbone} ({metrics['path']}), {metrics['n_folds']} folds "
+    table = Table(title=f"{metrics['backbone']} ({metrics['path']}), {metrics['n_folds']} folds "
                         f"x {len(metrics['seeds'])} seed(s)")
     for col in ("fold", "seed", "UA", "WA", "F1", "epochs"):
         table.add_column(col, justify="right")
