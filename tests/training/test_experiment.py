@@ -1,5 +1,6 @@
 """`after train` end to end on a tiny synthetic corpus (tones), frozen and fine-tuning paths."""
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tiny_encoders import make_tiny, tones  # noqa: E402
 
 from after.cli import main  # noqa: E402
 from after.data.folds import Fold, write_folds  # noqa: E402
+from after.data.sources import DataConfig  # noqa: E402
 from after.data.manifest import Utterance, write_manifest  # noqa: E402
 from after.training.config import HeadConfig, ModelConfig, TrainConfig  # noqa: E402
 from after.training.finetune import FineTuneLearner  # noqa: E402
@@ -42,7 +44,7 @@ def corpus(tmp_path):
 
 
 def test_after_train_frozen_logmel(corpus, capsys):
-    cfg = {"manifest": "manifest.csv", "folds": "folds.csv", "model": {"backbone": "logmel"},
+    cfg = {"data": {"manifest": "manifest.csv", "folds": "folds.csv"}, "model": {"backbone": "logmel"},
            "head": {"hidden_dim": 16}, "seeds": [0, 1], "cache_dir": "cache"}
     (corpus / "exp.yaml").write_text(yaml.safe_dump(cfg))
     rc = main(["train", str(corpus / "exp.yaml"), "-o", str(corpus / "run"), "--set", "head.dropout=0.1"])
@@ -54,7 +56,7 @@ def test_after_train_frozen_logmel(corpus, capsys):
     assert m["ua_mean"] > 0.9                       # tones are trivially separable
     assert m["labels"] == ["high", "low"] and m["path"] == "frozen-embeddings"
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["head"]["dropout"] == 0.1 and Path(saved["manifest"]).is_absolute()
+    assert saved["head"]["dropout"] == 0.1 and Path(saved["data"]["manifest"]).is_absolute()
     assert (run / "confusion.png").stat().st_size > 0
     preds = (run / "predictions.csv").read_text().splitlines()
     assert preds[0] == "id,fold,seed,true,pred,p_high,p_low" and len(preds) == 1 + 2 * 16
@@ -64,11 +66,12 @@ def test_after_train_frozen_logmel(corpus, capsys):
 
 def test_labels_map_renames_and_drops(corpus):
     from after.training.experiment import ExperimentConfig, run_experiment
-    cfg = ExperimentConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv"),
-                           labels={"low": "calm", "high": "excited"}, model=ModelConfig(backbone="logmel"),
-                           cache_dir=str(corpus / "cache"), max_folds=1)
+    data = DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv"),
+                      labels={"low": "calm", "high": "excited"})
+    cfg = ExperimentConfig(data=data, model=ModelConfig(backbone="logmel"), cache_dir=str(corpus / "cache"),
+                           max_folds=1)
     assert run_experiment(cfg, corpus / "run_map")["labels"] == ["calm", "excited"]
-    one = ExperimentConfig(**{**cfg.__dict__, "labels": {"low": "calm", "high": ""}})
+    one = ExperimentConfig(**{**cfg.__dict__, "data": replace(data, labels={"low": "calm", "high": ""})})
     with pytest.raises(ValueError, match="at least 2"):
         run_experiment(one, corpus / "run_one")
 
@@ -93,7 +96,7 @@ def test_fine_tune_learner_contract_and_experiment(corpus, tmp_path):
     np.testing.assert_allclose(learner.predict_proba(te), p0, atol=1e-5)
 
     from after.training.experiment import ExperimentConfig, run_experiment
-    cfg = ExperimentConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv"),
+    cfg = ExperimentConfig(data=DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv")),
                            model=ModelConfig(backbone=folder, freeze="feature_encoder"),
                            head=HeadConfig(hidden_dim=8), train=TrainConfig(max_epochs=1, batch_seconds=8.0),
                            max_folds=1)

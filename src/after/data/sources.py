@@ -8,12 +8,13 @@ the run directory once; a rerun reads those files back, so folds are never silen
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 from after.config import ConfigError, resolve_path
 from after.data.folds import Fold, read_folds, write_folds
-from after.data.labels import apply_label_map, load_label_map
+from after.data.labels import LabelMap, apply_label_map, load_label_map
 from after.data.manifest import Manifest, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -26,24 +27,42 @@ class DataConfig:
     manifest: str = ""               # a manifest CSV ...
     folds: str = ""                  # ... and its folds CSV
     corpora: tuple[str, ...] = ()    # or "name=root" pairs prepared, merged and split on the fly
-    labels: str = "keep"             # label map applied to the data: keep, 4class or a YAML file
+    labels: str | dict[str, str | None] = "keep"   # keep, 4class, a YAML map file, or {emotion: class or null}
     split_by: str = "speaker"        # for on-the-fly folds: speaker or session
     n_folds: int = 5
     val_fraction: float = 0.1
     split_seed: int = 0
 
 
+def resolved(cfg: DataConfig, config_path: str | Path | None) -> DataConfig:
+    """``cfg`` with every path made absolute against the config file's folder (what a run saves)."""
+    def path(v: str) -> str:
+        return str(resolve_path(v, config_path).resolve()) if v else v
+
+    corpora = tuple(f"{n}={path(r)}" for n, r in (c.split("=", 1) for c in cfg.corpora if "=" in c))
+    labels = cfg.labels
+    if isinstance(labels, str) and labels not in ("keep", "4class"):
+        labels = path(labels)
+    return replace(cfg, manifest=path(cfg.manifest), folds=path(cfg.folds),
+                   corpora=corpora if len(corpora) == len(cfg.corpora) else cfg.corpora, labels=labels)
+
+
+def _label_map(labels: str | Mapping[str, str | None], config_path) -> LabelMap:
+    if isinstance(labels, Mapping):    # an inline map; an empty target drops the emotion too
+        return LabelMap("inline", {k: (v or None) for k, v in labels.items()})
+    return load_label_map(labels if labels in ("keep", "4class") else resolve_path(labels, config_path))
+
+
 def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str | Path) -> tuple[Manifest, list[Fold]]:
     """The labelled manifest (label map applied) and its folds, restricted to the manifest's ids."""
     work = Path(work_dir)
-    label_map = load_label_map(cfg.labels if cfg.labels in ("keep", "4class")
-                               else resolve_path(cfg.labels, config_path))
+    label_map = _label_map(cfg.labels, config_path)
     if cfg.manifest:
         if cfg.corpora:
             raise ConfigError("data: give either manifest + folds or corpora, not both")
         if not cfg.folds:
             raise ConfigError("data.folds is missing: make one with `after split MANIFEST -o folds.csv`")
-        manifest = read_manifest(resolve_path(cfg.manifest, config_path))
+        manifest = read_manifest(resolve_path(cfg.manifest, config_path), check_files=True)
         folds_path = resolve_path(cfg.folds, config_path)
     elif cfg.corpora:
         manifest = _prepared(cfg, config_path, work)
@@ -51,8 +70,9 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
     else:
         raise ConfigError("data: give manifest + folds, or corpora as name=root pairs")
     manifest, dropped = apply_label_map(manifest, label_map)
-    if dropped:
-        log.info("label map %s dropped %s", cfg.labels, dict(dropped))
+    if len(manifest.labels()) < 2:
+        raise ConfigError(f"data.labels leaves {len(manifest.labels())} class(es) ({manifest.labels()}): "
+                          "a classifier needs at least 2")
     if not folds_path.is_file() and cfg.corpora:
         from after.data.splits import split_by_group
         write_folds(split_by_group(manifest, cfg.split_by, cfg.n_folds, cfg.val_fraction, cfg.split_seed),

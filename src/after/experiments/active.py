@@ -28,7 +28,7 @@ from after.config import ConfigError, load_config, resolve_path, save_config
 from after.data.annotations import evaluator_votes
 from after.data.folds import Fold
 from after.data.manifest import Manifest
-from after.data.sources import DataConfig, load_dataset
+from after.data.sources import DataConfig, load_dataset, resolved
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,9 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
                         progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run or resume the experiment in ``run_dir``; returns ``summary.json``'s content."""
     cfg = load_config(ALConfig, config_path, overrides)
+    local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
+    cfg = replace(cfg, data=resolved(cfg.data, config_path),
+                  learner=replace(cfg.learner, backbone=str(local.resolve())) if local.exists() else cfg.learner)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     saved = run / "config.yaml"
@@ -152,12 +155,10 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     pool_ids = _pool_ids(cfg, fold.train)
     all_ids = pool_ids + list(fold.val) + list(fold.test)
     paths = [manifest.by_id(i).path for i in all_ids]
-    local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
-    learner_cfg = replace(cfg.learner, backbone=str(local)) if local.exists() else cfg.learner
     # annotator heads: as many as the most evaluators any pool clip has (known before any label is read)
     n_annotators = max(len(evaluator_votes(manifest.by_id(i), classes)) for i in pool_ids) \
         if cfg.learner.kind == "annotator_heads" else 1
-    learner, feats = build_learner(learner_cfg, paths, len(classes), cfg.seed,
+    learner, feats = build_learner(cfg.learner, paths, len(classes), cfg.seed,
                                    progress=(lambda d, n: progress("embeddings", d, n)) if progress else None,
                                    n_annotators=n_annotators)
     data = loop_data(cfg, manifest, pool_ids, fold, feats)

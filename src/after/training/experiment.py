@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from after.config import config_to_dict, resolve_path, save_config
-from after.data.folds import Fold, read_folds, write_folds
-from after.data.manifest import Manifest, read_manifest, write_manifest
+from after.data.manifest import Manifest
+from after.data.sources import DataConfig, load_dataset, resolved
 from after.evaluation.metrics import (confusion_matrix, macro_f1, summarize, unweighted_accuracy,
                                       weighted_accuracy)
 from after.reports.run_files import plot_confusion, write_json, write_predictions
@@ -29,25 +29,10 @@ Progress = Callable[[str, int, int], None]   # (stage, done, total)
 
 
 @dataclass(frozen=True)
-class CorpusConfig:
-    """Prepare a corpus and split it on the fly (instead of ``manifest`` + ``folds`` files)."""
-
-    name: str = ""               # a recipe of `after data prepare`, e.g. ravdess
-    root: str = ""               # its folder (relative paths: to the config file)
-    by: str = "speaker"          # group the folds are independent in
-    n_folds: int = 5
-    val_fraction: float = 0.1
-    seed: int = 0
-
-
-@dataclass(frozen=True)
 class ExperimentConfig:
     """`after train CONFIG.yaml`: what to train, on which data, evaluated how."""
 
-    manifest: str = ""                       # manifest CSV (relative paths: to the config file)
-    folds: str = ""                          # fold CSV id,fold,split
-    corpus: CorpusConfig | None = None       # alternative to manifest + folds
-    labels: dict[str, str] | None = None     # emotion -> class; emotions not listed are dropped
+    data: DataConfig = field(default_factory=DataConfig)   # manifest + folds, or corpora split on the fly
     model: ModelConfig = field(default_factory=ModelConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -65,50 +50,13 @@ def uses_frozen_path(model: ModelConfig) -> bool:
 
 def resolve_paths(cfg: ExperimentConfig, config_path: str | Path | None) -> ExperimentConfig:
     """Every relative path in ``cfg`` made absolute against the config file's folder (what gets saved)."""
-    def path(v: str) -> str:
-        return str(resolve_path(v, config_path).resolve()) if v else v
-
     backbone = cfg.model.backbone
     local = resolve_path(backbone, config_path)
     if local.exists():  # else a hub id, an alias or egemaps/logmel
         backbone = str(local.resolve())
-    corpus = dataclasses.replace(cfg.corpus, root=path(cfg.corpus.root)) if cfg.corpus is not None else None
-    return dataclasses.replace(cfg, manifest=path(cfg.manifest), folds=path(cfg.folds), corpus=corpus,
-                               cache_dir=path(cfg.cache_dir), model=dataclasses.replace(cfg.model, backbone=backbone))
-
-
-def load_data(cfg: ExperimentConfig, config_path: str | Path | None, run_dir: Path) -> tuple[Manifest, list[Fold]]:
-    """The manifest and folds: read from files, or prepared and split into ``run_dir``."""
-    if cfg.manifest:
-        manifest = read_manifest(resolve_path(cfg.manifest, config_path), check_files=True)
-        if not cfg.folds:
-            raise ValueError("`manifest:` needs `folds:` too (make them with `after data split`)")
-        folds = read_folds(resolve_path(cfg.folds, config_path), known_ids=manifest.ids)
-    elif cfg.corpus is not None and cfg.corpus.name:
-        from after.data.corpora import get_recipe
-        from after.data.splits import split_by_group
-        c = cfg.corpus
-        manifest = get_recipe(c.name)(resolve_path(c.root, config_path), on_error="fail").manifest
-        folds = split_by_group(manifest, c.by, c.n_folds, c.val_fraction, c.seed)
-        write_manifest(manifest, run_dir / "manifest.csv")
-        write_folds(folds, run_dir / "folds.csv")
-    else:
-        raise ValueError("the config needs `manifest:` + `folds:` files, or `corpus: {name: ..., root: ...}`")
-    if cfg.labels:
-        keep = {e for e, c in cfg.labels.items() if c}
-        n_before = len(manifest)
-        manifest = Manifest([dataclasses.replace(u, emotion=cfg.labels[u.emotion])
-                             for u in manifest if u.emotion in keep], manifest.source)
-        log.info("labels map: kept %d of %d utterances", len(manifest), n_before)
-        ids = set(manifest.ids)
-        folds = [Fold(f.index, *(tuple(i for i in f.ids(s) if i in ids) for s in ("train", "val", "test")))
-                 for f in folds]
-    if len(manifest.labels()) < 2:
-        raise ValueError(f"only {len(manifest.labels())} class(es) left ({manifest.labels()}): a classifier needs "
-                         "at least 2 (check the `labels:` map)")
-    if cfg.max_folds:
-        folds = folds[: cfg.max_folds]
-    return manifest, folds
+    cache = str(resolve_path(cfg.cache_dir, config_path).resolve()) if cfg.cache_dir else ""
+    return dataclasses.replace(cfg, data=resolved(cfg.data, config_path), cache_dir=cache,
+                               model=dataclasses.replace(cfg.model, backbone=backbone))
 
 
 def _score(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
@@ -136,7 +84,8 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str 
     t = time.perf_counter()
     cfg = resolve_paths(cfg, config_path)
     save_config(cfg, out / "config.yaml")
-    manifest, folds = load_data(cfg, None, out)
+    manifest, folds = load_dataset(cfg.data, None, out)
+    folds = folds[: cfg.max_folds] if cfg.max_folds else folds
     labels = manifest.labels()
     y = np.asarray([labels.index(u.emotion) for u in manifest])
     timings["data_s"] = time.perf_counter() - t
