@@ -4,10 +4,11 @@ Entropy (after AFTER's k-means cold start) against random + random, 3 seeds, one
 of the 4-class pool merged from the shared corpora (as in bench_al_merged.py). To fit 2 CPU cores, the
 pool, validation and test sets are seeded random subsets (``--pool``, ``--val``, ``--test`` clips), the
 CNN front end and the first ``--freeze-first`` transformer layers stay frozen, and each round trains at
-most ``--epochs`` epochs (early stopping on validation loss, patience 2). Weights:
+most ``--epochs`` epochs (early stopping on validation loss, ``--patience``). Weights:
 ../shared/models/whisper-tiny.en (genuine OpenAI Whisper tiny.en encoder).
 
-Run: .venv/bin/python bench/bench_al_finetune.py --seeds 3 --out bench/out/al_finetune
+Run: .venv/bin/python bench/bench_al_finetune.py --seeds 3 --pool 300 --val 60 --test 200 --epochs 15 \
+     --patience 4 --freeze-first 3 --out bench/out/al_finetune
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=240)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--freeze-first", type=int, default=2)
+    ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_finetune"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -69,7 +71,7 @@ def main() -> None:
             learner = FineTuneLearner(paths, str(MODEL), len(classes),
                                       model_cfg=ModelConfig(freeze="first_n", freeze_first_n=args.freeze_first),
                                       head_cfg=HeadConfig(dropout=0.2),
-                                      train_cfg=TrainConfig(max_epochs=args.epochs, patience=2, batch_seconds=40.0),
+                                      train_cfg=TrainConfig(max_epochs=args.epochs, patience=args.patience, batch_seconds=40.0),
                                       seed=seed)
             pool = LabelPool(take["train"], SimulatedOracle({i: manifest.by_id(i).emotion for i in take["train"]}))
             cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.02, schedule=SCHEDULE, seed=seed)
