@@ -64,6 +64,18 @@ def test_after_train_frozen_logmel(corpus, capsys):
     assert "run directory" in capsys.readouterr().out
 
 
+def test_refit_trains_on_train_and_val_for_the_early_stopped_epochs(corpus):
+    from after.training.experiment import ExperimentConfig, run_experiment
+    cfg = ExperimentConfig(data=DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv")),
+                           model=ModelConfig(backbone="logmel"), head=HeadConfig(hidden_dim=16, patience=5),
+                           cache_dir=str(corpus / "cache"), refit=True)
+    m = run_experiment(cfg, corpus / "run_refit")
+    for fold in m["folds"]:
+        # the fresh head runs exactly as many epochs as early stopping kept on the validation speakers
+        assert fold["refit_epochs"] == max(1, fold["best_epoch"])
+    assert m["ua_mean"] > 0.9
+
+
 def test_labels_map_renames_and_drops(corpus):
     from after.training.experiment import ExperimentConfig, run_experiment
     data = DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv"),

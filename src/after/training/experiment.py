@@ -41,6 +41,7 @@ class ExperimentConfig:
     cache_dir: str = ""                      # embedding cache; empty: $AFTER_CACHE or ~/.cache/after
     device: str = "auto"                     # auto: CUDA when available
     save_checkpoints: bool = True            # fine-tuning: keep each fold's best model on disk
+    refit: bool = False                      # frozen path: retrain on train + val for the early-stopped epoch count
 
 
 def uses_frozen_path(model: ModelConfig) -> bool:
@@ -73,6 +74,17 @@ def _make_learner(cfg: ExperimentConfig, manifest: Manifest, features, n_classes
     device = None if cfg.device == "auto" else cfg.device
     return FineTuneLearner([u.path for u in manifest], cfg.model.backbone, n_classes, cfg.model, cfg.head,
                            cfg.train, seed=seed, device=device, durations_s=[u.duration_s for u in manifest])
+
+
+def _refit(cfg: ExperimentConfig, manifest: Manifest, features, n_classes: int, seed: int, tr, va, y, fit: dict):
+    """A fresh head trained on train + val for the epoch count early stopping chose (no peeking at test)."""
+    epochs = max(1, int(fit["best_epoch"]))
+    head = dataclasses.replace(cfg.head, max_epochs=epochs, patience=epochs + 1)
+    both = np.concatenate([tr, va])
+    learner = _make_learner(dataclasses.replace(cfg, head=head), manifest, features, n_classes, seed, both)
+    refit = learner.fit(both, y[both], both, y[both])
+    return learner, {**refit, "best_epoch": fit["best_epoch"], "best_val_loss": fit["best_val_loss"],
+                     "refit_epochs": refit["epochs"]}
 
 
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str | Path | None = None,
@@ -108,6 +120,8 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str 
         tr, va, te = (np.asarray(manifest.index_of(fold.ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
         learner = _make_learner(cfg, manifest, features, len(labels), seed, tr)
         fit = learner.fit(tr, y[tr], va, y[va])
+        if cfg.refit and features is not None:
+            learner, fit = _refit(cfg, manifest, features, len(labels), seed, tr, va, y, fit)
         proba = learner.predict_proba(te)
         score = _score(y[te], proba, len(labels))
         total_cm += score["confusion"]
