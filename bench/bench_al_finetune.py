@@ -7,8 +7,8 @@ CNN front end and the first ``--freeze-first`` transformer layers stay frozen, a
 most ``--epochs`` epochs (early stopping on validation loss, ``--patience``). Weights:
 ../shared/models/whisper-tiny.en (genuine OpenAI Whisper tiny.en encoder).
 
-Run: .venv/bin/python bench/bench_al_finetune.py --seeds 3 --pool 300 --val 60 --test 200 --epochs 15 \
-     --patience 4 --freeze-first 3 --out bench/out/al_finetune
+Run: .venv/bin/python bench/bench_al_finetune.py --seeds 3 --pool 200 --val 50 --test 160 --epochs 12 \
+     --patience 4 --freeze-first 3 --batch-seconds 10 --out bench/out/al_finetune
 """
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--freeze-first", type=int, default=2)
     ap.add_argument("--patience", type=int, default=2)
+    ap.add_argument("--batch-seconds", type=float, default=10.0,
+                    help="audio seconds per step: small, so a few dozen labelled clips still give many steps")
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_finetune"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -71,7 +73,7 @@ def main() -> None:
             learner = FineTuneLearner(paths, str(MODEL), len(classes),
                                       model_cfg=ModelConfig(freeze="first_n", freeze_first_n=args.freeze_first),
                                       head_cfg=HeadConfig(dropout=0.2),
-                                      train_cfg=TrainConfig(max_epochs=args.epochs, patience=args.patience, batch_seconds=40.0),
+                                      train_cfg=TrainConfig(max_epochs=args.epochs, patience=args.patience, batch_seconds=args.batch_seconds),
                                       seed=seed)
             pool = LabelPool(take["train"], SimulatedOracle({i: manifest.by_id(i).emotion for i in take["train"]}))
             cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.02, schedule=SCHEDULE, seed=seed)
