@@ -14,6 +14,8 @@ difference to random + random (mean and std over seeds).
 With --stratify, every round's k (and the cold start) is shared out over the four corpora in proportion
 to their unlabelled clips, and each strategy chooses within each corpus.
 
+UA values are mean ± std (ddof 0) over seeds; the paired AULC difference uses the sample std (ddof 1).
+
 Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_merged.py --seeds 5 --out bench/out/al_merged
      OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_merged.py --seeds 5 --stratify --out bench/out/al_merged_strat
 (one thread: the head is tiny, and on a shared 2-core machine OpenMP threads only contend).
@@ -58,10 +60,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_merged"))
     ap.add_argument("--only", default="", help="comma-separated combo names to run (default: all)")
+    ap.add_argument("--report-only", action="store_true", help="print the table from OUT/results.json")
     ap.add_argument("--stratify", action="store_true",
                     help="share every round's k (and the cold start) out over the corpora by their pool size")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.report_only:
+        saved = json.loads((args.out / "results.json").read_text())
+        return report(saved["runs"], saved["full_ua"], args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = merged_pool(args.out / "data")
     classes = manifest.labels()
@@ -109,19 +115,29 @@ def main() -> None:
 
 
 def report(results: dict[str, list[dict]], full: list[float], out: Path) -> None:
+    """Markdown table: UA at the milestones, AULC, and the paired AULC difference to random + random
+    (mean, sample std over seeds, mean / std, seeds won)."""
     base = {r["seed"]: r["aulc"] for r in results.get("random+random", [])}
+    full_ua = float(np.mean(full))
     lines = ["| init + acquisition | " + " | ".join(f"UA@{int(m * 100)}%" for m in MILESTONES)
-             + " | AULC 1-40% | paired ΔAULC vs random+random |", "|---" * (len(MILESTONES) + 3) + "|"]
+             + " | UA@20% / UA@100% | AULC 1-40% | paired ΔAULC vs random+random (sd ddof=1) | Δ/sd | seeds won |",
+             "|---" * (len(MILESTONES) + 5) + "|"]
     for name, runs in results.items():
         if not runs:
             continue
         at = [[float(np.interp(m, r["fractions"], r["test_ua"])) for r in runs] for m in MILESTONES]
         cells = [f"{np.mean(v):.3f} ± {np.std(v):.3f}" for v in at]
         au = [r["aulc"] for r in runs]
-        diff = [r["aulc"] - base[r["seed"]] for r in runs if r["seed"] in base]
-        d = f"{np.mean(diff):+.4f} ± {np.std(diff):.4f}" if diff and name != "random+random" else "—"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(au):.3f} ± {np.std(au):.3f} | {d} |")
-    lines.append(f"| all labels (100 %) | {np.mean(full):.3f} ± {np.std(full):.3f} (UA) | | | | | | |")
+        diff = np.array([r["aulc"] - base[r["seed"]] for r in runs if r["seed"] in base])
+        if len(diff) > 1 and name != "random+random":
+            sd = diff.std(ddof=1)
+            d = f"{diff.mean():+.4f} ± {sd:.4f} | {diff.mean() / sd:+.2f} | {int((diff > 0).sum())}/{len(diff)}"
+        else:
+            d = "— | — | —"
+        share = np.mean(at[MILESTONES.index(0.20)]) / full_ua
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {100 * share:.1f}% | {np.mean(au):.3f} ± "
+                     f"{np.std(au):.3f} | {d} |")
+    lines.append(f"| all labels (100 %) | UA {full_ua:.3f} ± {np.std(full):.3f} |" + " |" * (len(MILESTONES) + 4))
     text = "\n".join(lines)
     (out / "table.md").write_text(text + "\n")
     print(text)
