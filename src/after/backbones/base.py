@@ -6,6 +6,8 @@ backbone reports which frames are real (``mask``), computed from the sample coun
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 from dataclasses import dataclass
 from typing import Sequence
@@ -54,8 +56,9 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(-2) / m.sum(-2).clamp(min=1.0)
 
 
-class Backbone(nn.Module):
-    """Base class of the neural backbones (wav2vec2 family, Whisper)."""
+class Backbone(nn.Module, ABC):
+    """Base class of the neural backbones (wav2vec2 family, Whisper): subclasses implement the abstract
+    methods below."""
 
     kind: str = ""
     source: str = ""           # the hub id or local folder it was loaded from
@@ -66,30 +69,33 @@ class Backbone(nn.Module):
         return len(self.layers()) + 1
 
     @property
+    @abstractmethod
     def hidden_size(self) -> int:
-        raise NotImplementedError
+        """D, the width of every hidden state."""
 
-    def forward(self, waves: Waves) -> BackboneOutput:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, waves: Waves) -> BackboneOutput:
+        """All hidden states ``[L+1, B, T, D]`` and the valid-frame mask ``[B, T]``."""
 
+    @abstractmethod
     def layers(self) -> nn.ModuleList:
         """The transformer layers, bottom first (freeze policies use them)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def feature_encoder(self) -> list[nn.Module]:
         """The convolutional front end (frozen by the ``feature_encoder`` policy)."""
-        raise NotImplementedError
 
     def top_modules(self) -> list[nn.Module]:
         """Modules above the last layer (a final LayerNorm), trained with the top layers."""
         return []
 
+    @abstractmethod
     def save_pretrained(self, path: str) -> None:
-        raise NotImplementedError
+        """Write a folder that :func:`~after.backbones.load_backbone` loads again."""
 
+    @abstractmethod
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         """Output frames carrying real audio, per clip, from its sample count."""
-        raise NotImplementedError
 
     def fingerprint(self) -> str:
         """A hash of the architecture and every weight: the identity embedding caches are keyed by."""
