@@ -50,14 +50,19 @@ def resolve_source(spec: str) -> str:
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    """Silence transformers' load report: we do our own, stricter check right after."""
+    """Silence transformers' load report and its weight-loading progress bar: we do our own, stricter
+    check right after, and the CLI draws its own progress."""
     from transformers.utils import logging as hf_logging
     before = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def from_pretrained(cls, source: str, **kwargs):
