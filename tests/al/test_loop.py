@@ -324,3 +324,44 @@ def test_stratified_rounds_share_k_over_the_groups(tmp_path):
     for rec in records:   # 8 then 40 per round: 3/4 from the big group, 1/4 from the small one
         small = sum(int(i[1:]) >= 150 for i in rec["selected"])
         assert small == len(rec["selected"]) // 4
+
+
+# ---------------------------------------------------------------- fine-tuning inside the loop, resumed
+def test_fine_tune_learner_resumes_inside_the_loop(tmp_path):
+    """A run stopped after round 1 and resumed by a *new* process-like learner gives round 2 exactly."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
+    from tiny_encoders import make_tiny
+
+    from after.data.manifest import read_manifest
+    from after.training.config import HeadConfig, ModelConfig, TrainConfig
+    from after.training.finetune import FineTuneLearner
+
+    manifest_path, _ = _write_corpus(tmp_path / "corpus", n_speakers=3, per_class=3)
+    manifest = read_manifest(manifest_path)
+    folder = make_tiny("whisper", tmp_path / "tiny_whisper")
+    ids = manifest.ids[:24]
+    paths = [manifest.by_id(i).path for i in manifest.ids]
+    y = np.array([CLASSES.index(manifest.by_id(i).emotion) for i in manifest.ids])
+
+    def learner():
+        return FineTuneLearner(paths, folder, 4, model_cfg=ModelConfig(freeze="feature_encoder"),
+                               head_cfg=HeadConfig(hidden_dim=8), seed=0,
+                               train_cfg=TrainConfig(max_epochs=2, patience=1, batch_seconds=4.0))
+
+    def loop(run, lrn):
+        data = LoopData(pool_rows=np.arange(24), init_features=np.random.default_rng(0).normal(size=(24, 4)),
+                        val_rows=np.arange(24, 30), y_val=y[24:30], test_rows=np.arange(30, 36),
+                        y_test=y[30:36], classes=CLASSES)
+        pool = LabelPool.open(run / "pool.json", ids,
+                              SimulatedOracle({i: manifest.by_id(i).emotion for i in ids}))
+        cfg = LoopConfig(strategy="entropy", init="random", init_fraction=0.2, schedule=(0.4, 0.6), seed=0)
+        return ActiveLearningLoop(lrn, pool, data, cfg, run)
+
+    reference = loop(tmp_path / "ref", learner()).run()
+    stopped = loop(tmp_path / "stopped", learner())
+    stopped.run_round(0)
+    stopped.run_round(1)
+    resumed = loop(tmp_path / "stopped", learner()).run()      # fresh weights; state comes from disk
+    assert [r["selected"] for r in resumed] == [r["selected"] for r in reference]
+    assert resumed[2]["test_ua"] == reference[2]["test_ua"]
+    assert resumed[2]["scores"] == pytest.approx(reference[2]["scores"], rel=1e-5)
