@@ -101,6 +101,17 @@ class WhisperBackbone(Backbone):
         hidden = torch.stack(out.hidden_states)              # [L+1, B, T, D]
         return BackboneOutput(hidden, frame_mask(self.valid_frames(n_samples).to(device), hidden.shape[2]))
 
+    def run_top(self, hidden: torch.Tensor, first: int) -> list[torch.Tensor]:
+        """Layers ``first ..`` on ``hidden`` ``[B, T, D]`` (the output of layer ``first``): their hidden
+        states, the last one after the final LayerNorm, exactly as :meth:`forward` reports them."""
+        states = []
+        for layer in self.encoder.layers[first:]:
+            out = layer(hidden, None)
+            hidden = out[0] if isinstance(out, tuple) else out   # transformers 4.x returns a tuple
+            states.append(hidden)
+        states[-1] = self.encoder.layer_norm(states[-1])
+        return states
+
     def save_pretrained(self, path: str) -> None:
         """Save as a ``WhisperModel`` folder (encoder tensors only) with the full 30 s position table."""
         from transformers import WhisperConfig, WhisperModel

@@ -51,3 +51,4 @@ class TrainConfig:
     amp: bool = True                    # mixed precision; only ever used on CUDA
     class_weights: bool = False
     embed_batch_seconds: float = 120.0  # inference batches (prediction, frozen embeddings)
+    cache_frozen_prefix: bool = True    # freeze=first_n (Whisper): run the frozen bottom once per clip, not per step

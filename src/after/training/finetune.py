@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from after.backbones.base import Backbone
+from after.backbones.prefix import FrozenPrefix, PrefixBackbone, supports_prefix_cache
 from after.backbones.embeddings import pick_device
 from after.backbones.registry import load_backbone
 from after.data.audio import audio_info, load_audio
@@ -39,6 +41,14 @@ class FineTuneLearner:
         if not isinstance(bb, Backbone):
             raise ValueError(f"FineTuneLearner needs a neural backbone, got {getattr(bb, 'kind', bb)!r} "
                              "(hand-crafted features have nothing to fine-tune: use EmbeddingLearner)")
+        self._inputs = self._wave
+        if (model_cfg.freeze == "first_n" and model_cfg.freeze_first_n > 0 and train_cfg.cache_frozen_prefix
+                and supports_prefix_cache(bb)):
+            # The frozen bottom runs once per clip; training steps run only the layers above it.
+            bb.to(pick_device(device)).eval()
+            self._inputs = FrozenPrefix(bb, model_cfg.freeze_first_n, self._wave)
+            bb = PrefixBackbone(bb, model_cfg.freeze_first_n)
+            model_cfg = replace(model_cfg, freeze="none")
         with seeded(self.seed):
             self.model = SERModel(bb, self.n_classes, model_cfg, head_cfg)
         self.model.to(pick_device(device)).eval()
@@ -47,8 +57,12 @@ class FineTuneLearner:
         self.durations_s = np.minimum(np.asarray(d, dtype=np.float64), train_cfg.max_clip_s)
         self._n_fits = 0
 
-    def load(self, i: int) -> np.ndarray:
+    def _wave(self, i: int) -> np.ndarray:
         return load_audio(self.paths[i], max_duration_s=self.train_cfg.max_clip_s)
+
+    def load(self, i: int):
+        """The model's input for clip ``i``: its waveform, or its cached frozen-prefix hidden states."""
+        return self._inputs(i)
 
     def reset(self) -> None:
         self.model.load_state_dict(self._initial, strict=False)
