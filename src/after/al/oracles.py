@@ -49,7 +49,7 @@ class SimulatedOracle:
     ``queries`` lists each query's ids in order; ``n_queried`` counts ids ever answered.
     """
 
-    def __init__(self, truth: Mapping[str, str]):
+    def __init__(self, truth: Mapping[str, Label]):
         self._truth = dict(truth)
         self.queries: list[tuple[str, ...]] = []
 
@@ -66,24 +66,14 @@ class SimulatedOracle:
         return {i: self._truth[i] for i in ids}
 
 
-class MultiAnnotatorOracle:
+class MultiAnnotatorOracle(SimulatedOracle):
     """Answers with every evaluator's vote: ``votes`` {id: [label, ...]} -> {id: (label, ...)}."""
 
     def __init__(self, votes: Mapping[str, Sequence[str]]):
-        self._votes: dict[str, tuple[str, ...]] = {}
         for i, v in votes.items():
             if isinstance(v, str) or len(v) == 0:
                 raise ValueError(f"id {i!r}: votes must be a non-empty list of labels, got {v!r}")
-            self._votes[i] = tuple(v)
-        self.queries: list[tuple[str, ...]] = []
-
-    def query(self, ids: Sequence[str]) -> dict[str, Label]:
-        ids = _check_unique(ids)
-        unknown = [i for i in ids if i not in self._votes]
-        if unknown:
-            raise KeyError(f"the oracle has no votes for id(s) {unknown[:5]}")
-        self.queries.append(tuple(ids))
-        return {i: self._votes[i] for i in ids}
+        super().__init__({i: tuple(v) for i, v in votes.items()})
 
 
 class FileOracle:
