@@ -64,6 +64,30 @@ def test_after_train_frozen_logmel(corpus, capsys):
     assert "run directory" in capsys.readouterr().out
 
 
+def test_a_stopped_run_resumes_from_its_finished_folds(corpus):
+    cfg = {"data": {"manifest": "manifest.csv", "folds": "folds.csv"}, "model": {"backbone": "logmel"},
+           "head": {"hidden_dim": 16}, "seeds": [0], "cache_dir": "cache"}
+    (corpus / "exp.yaml").write_text(yaml.safe_dump(cfg))
+    run = corpus / "run_resume"
+    assert main(["train", str(corpus / "exp.yaml"), "-o", str(run)]) == 0
+    first = json.loads((run / "metrics.json").read_text())
+    preds = (run / "predictions.csv").read_text()
+    kept, lost = sorted((run / "folds").glob("*.json"))[:2]
+    kept_text = kept.read_text()
+    lost.unlink()                                   # as if killed while training that fold
+    (run / "metrics.json").unlink()
+    assert main(["train", str(corpus / "exp.yaml"), "-o", str(run)]) == 0
+    assert kept.read_text() == kept_text and lost.is_file()
+    again = json.loads((run / "metrics.json").read_text())
+    def no_time(folds):
+        return [{k: v for k, v in f.items() if k != "seconds"} for f in folds]
+    assert again["folds"][0] == first["folds"][0]                 # reused as is, its timing included
+    assert no_time(again["folds"]) == no_time(first["folds"])     # the retrained fold comes out the same
+    assert (run / "predictions.csv").read_text() == preds
+    # another config in the same run directory is refused, naming what to do
+    assert main(["train", str(corpus / "exp.yaml"), "-o", str(run), "--set", "head.dropout=0.4"]) == 2
+
+
 def test_refit_trains_on_train_and_val_for_the_early_stopped_epochs(corpus):
     from after.training.experiment import ExperimentConfig, run_experiment
     cfg = ExperimentConfig(data=DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv")),

@@ -3,10 +3,15 @@
 The frozen fast path (hand-crafted features, or a frozen encoder with mean pooling) extracts cached
 embeddings once and trains only the head per fold; anything else fine-tunes end to end per fold.
 Read top to bottom: :func:`run_experiment`.
+
+Killed half way, the same command resumes: each finished (fold, seed) is written to
+``folds/fold<k>_seed<s>.json`` (metrics and test probabilities) and is reused, never trained twice; a run
+directory refuses a different config.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from after.config import config_to_dict, resolve_path, save_config
+from after.config import ConfigError, config_to_dict, load_config, resolve_path, save_config
 from after.data.manifest import Manifest
 from after.data.sources import DataConfig, load_dataset, resolved
 from after.evaluation.metrics import (confusion_matrix, macro_f1, summarize, unweighted_accuracy,
@@ -87,6 +92,32 @@ def _refit(cfg: ExperimentConfig, manifest: Manifest, features, n_classes: int, 
                      "refit_epochs": refit["epochs"]}
 
 
+_FOLD_DETAIL = ("history", "confusion", "labels", "test_ids", "proba")
+
+
+def _fold_job(cfg: ExperimentConfig, manifest: Manifest, features, y: np.ndarray, labels: list[str], fold, seed: int,
+              out: Path) -> dict:
+    """Train on one fold with one seed and test it: the record written to ``folds/fold<k>_seed<s>.json``."""
+    tr, va, te = (np.asarray(manifest.index_of(fold.ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
+    learner = _make_learner(cfg, manifest, features, len(labels), seed, tr)
+    fit = learner.fit(tr, y[tr], va, y[va])
+    if cfg.refit and features is not None:
+        learner, fit = _refit(cfg, manifest, features, len(labels), seed, tr, va, y, fit)
+    proba = learner.predict_proba(te)
+    score = _score(y[te], proba, len(labels))
+    if features is None and cfg.save_checkpoints:
+        from after.training.model import save_checkpoint
+        save_checkpoint(learner.model, out / "checkpoints" / f"fold{fold.index}_seed{seed}", config_to_dict(cfg),
+                        labels)
+    log.info("fold %d seed %d: UA %.3f WA %.3f F1 %.3f (%d epochs)", fold.index, seed, score["ua"], score["wa"],
+             score["f1"], fit["epochs"])
+    return {"fold": fold.index, "seed": seed, "ua": score["ua"], "wa": score["wa"], "f1": score["f1"],
+            "n_train": len(tr), "n_val": len(va), "n_test": len(te),
+            **{k: v for k, v in fit.items() if k != "history"},
+            "history": fit.get("history", []), "confusion": score["confusion"], "labels": labels,
+            "test_ids": [manifest[i].id for i in te], "proba": proba}
+
+
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str | Path | None = None,
                    progress: Progress | None = None) -> dict:
     """Cross-validate ``cfg`` and write the run directory; returns the contents of ``metrics.json``."""
@@ -95,6 +126,10 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str 
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cfg = resolve_paths(cfg, config_path)
+    if any((out / "folds").glob("*.json")) and (out / "config.yaml").is_file():
+        if load_config(ExperimentConfig, out / "config.yaml") != cfg:
+            raise ConfigError(f"{out} holds finished folds of another config ({out / 'config.yaml'}); resume it "
+                              "with the same config, or choose a new run directory")
     save_config(cfg, out / "config.yaml")
     manifest, folds = load_dataset(cfg.data, None, out)
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
@@ -117,28 +152,18 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str 
     t = time.perf_counter()
     jobs = [(f, s) for f in folds for s in cfg.seeds]
     for n_done, (fold, seed) in enumerate(jobs):
-        tr, va, te = (np.asarray(manifest.index_of(fold.ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
-        learner = _make_learner(cfg, manifest, features, len(labels), seed, tr)
-        fit = learner.fit(tr, y[tr], va, y[va])
-        if cfg.refit and features is not None:
-            learner, fit = _refit(cfg, manifest, features, len(labels), seed, tr, va, y, fit)
-        proba = learner.predict_proba(te)
-        score = _score(y[te], proba, len(labels))
-        total_cm += score["confusion"]
-        run = {"fold": fold.index, "seed": seed, "ua": score["ua"], "wa": score["wa"], "f1": score["f1"],
-               "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-               **{k: v for k, v in fit.items() if k != "history"}}
-        runs.append(run)
-        write_json({**run, "history": fit.get("history", []), "confusion": score["confusion"], "labels": labels},
-                   out / "folds" / f"fold{fold.index}_seed{seed}.json")
-        predictions += [{"id": manifest[i].id, "fold": fold.index, "seed": seed, "true": int(y[i]),
-                         "pred": int(p.argmax()), "proba": p} for i, p in zip(te, proba)]
-        if features is None and cfg.save_checkpoints:
-            from after.training.model import save_checkpoint
-            save_checkpoint(learner.model, out / "checkpoints" / f"fold{fold.index}_seed{seed}",
-                            config_to_dict(cfg), labels)
-        log.info("fold %d seed %d: UA %.3f WA %.3f F1 %.3f (%d epochs)", fold.index, seed, run["ua"], run["wa"],
-                 run["f1"], fit["epochs"])
+        path = out / "folds" / f"fold{fold.index}_seed{seed}.json"
+        if path.is_file():      # finished before the run was stopped: reuse it, never train it twice
+            record = json.loads(path.read_text(encoding="utf-8"))
+            log.info("fold %d seed %d: finished earlier, reusing %s", fold.index, seed, path)
+        else:
+            record = _fold_job(cfg, manifest, features, y, labels, fold, seed, out)
+            write_json(record, path)
+        runs.append({k: v for k, v in record.items() if k not in _FOLD_DETAIL})
+        total_cm += np.asarray(record["confusion"], dtype=np.int64)
+        predictions += [{"id": i, "fold": fold.index, "seed": seed, "true": labels.index(manifest.by_id(i).emotion),
+                         "pred": int(np.argmax(p)), "proba": np.asarray(p)}
+                        for i, p in zip(record["test_ids"], record["proba"])]
         if progress:
             progress("folds", n_done + 1, len(jobs))
     timings["train_eval_s"] = time.perf_counter() - t
