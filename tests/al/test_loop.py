@@ -365,3 +365,31 @@ def test_fine_tune_learner_resumes_inside_the_loop(tmp_path):
     assert [r["selected"] for r in resumed] == [r["selected"] for r in reference]
     assert resumed[2]["test_ua"] == reference[2]["test_ua"]
     assert resumed[2]["scores"] == pytest.approx(reference[2]["scores"], rel=1e-5)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=8).filter(lambda s: sum(s) > 0), st.data())
+def test_quotas_always_sum_to_k_and_fit_their_groups(sizes, data):
+    from after.al.loop import proportional_quotas
+    k = data.draw(st.integers(0, sum(sizes)))
+    quota = proportional_quotas(sizes, k)
+    assert sum(quota) == k
+    assert all(0 <= q <= s for q, s in zip(quota, sizes))
+    # never more than one clip away from the exact proportional share (largest remainder)
+    assert all(abs(q - k * s / sum(sizes)) < 1 + 1e-9 for q, s in zip(quota, sizes) if q < s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(10, 5000), st.floats(0.001, 0.05), st.floats(0.05, 0.9), st.integers(1, 10))
+def test_round_sizes_never_exceed_the_pool(n_pool, init_fraction, budget, rounds):
+    cfg = LoopConfig(init_fraction=init_fraction, budget=budget, rounds=rounds)
+    try:
+        sizes = round_sizes(n_pool, cfg)
+    except ValueError:
+        return                                   # k = floor(Ns / tau) = 0: refused with a message
+    assert sum(sizes) <= n_pool and all(s >= 1 for s in sizes) and len(sizes) == rounds + 1
+    assert sizes[1:] == [sizes[1]] * rounds      # k is the same every round
