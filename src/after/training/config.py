@@ -34,6 +34,9 @@ class ModelConfig:
     freeze: Literal["none", "feature_encoder", "first_n", "encoder"] = "encoder"
     freeze_first_n: int = 0             # with freeze=first_n: the CNN front end plus the first N layers
     pooling: Literal["mean", "attentive"] = "mean"
+    # LayerNorm (no affine) on every hidden state before the layer mix: layers differ in scale by 10x or
+    # more, and without it the mix is dominated by the loudest layer (the frozen head standardises too)
+    normalize_layers: bool = True
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,10 @@ class SERModel(nn.Module):
 
     def penultimate(self, waves: Waves) -> torch.Tensor:
         out = self.backbone(waves)
-        frames = self.mix(out.hidden_states.permute(1, 2, 0, 3))     # [B, T, L+1, D] -> [B, T, D]
+        hidden = out.hidden_states
+        if self.model_cfg.normalize_layers:
+            hidden = nn.functional.layer_norm(hidden, hidden.shape[-1:])
+        frames = self.mix(hidden.permute(1, 2, 0, 3))     # [B, T, L+1, D] -> [B, T, D]
         return self.head.penultimate(self.pool(frames, out.mask))
 
     def forward(self, waves: Waves) -> torch.Tensor:
