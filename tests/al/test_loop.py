@@ -393,3 +393,10 @@ def test_round_sizes_never_exceed_the_pool(n_pool, init_fraction, budget, rounds
         return                                   # k = floor(Ns / tau) = 0: refused with a message
     assert sum(sizes) <= n_pool and all(s >= 1 for s in sizes) and len(sizes) == rounds + 1
     assert sizes[1:] == [sizes[1]] * rounds      # k is the same every round
+
+
+def test_unknown_strategy_is_refused_before_any_work(tmp_path, capsys):
+    config = _config(tmp_path, strategy="entropyy")
+    assert cli(["al", str(config), "-o", str(tmp_path / "run")]) == 2
+    assert "entropyy" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()       # no embedding was computed

@@ -20,10 +20,12 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from after.al.coldstart import COLD_STARTS
 from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData
 from after.al.oracles import FileOracle, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import summarize_rounds
+from after.al.strategies import STRATEGIES
 from after.config import ConfigError, load_config, resolve_path, save_config
 from after.data.annotations import evaluator_votes
 from after.data.folds import Fold
@@ -134,6 +136,9 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
                         progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run or resume the experiment in ``run_dir``; returns ``summary.json``'s content."""
     cfg = load_config(ALConfig, config_path, overrides)
+    if cfg.strategy not in STRATEGIES or cfg.init not in COLD_STARTS:   # before any data or model is loaded
+        raise ConfigError(f"strategy {cfg.strategy!r} / init {cfg.init!r}: strategy must be one of "
+                          f"{sorted(STRATEGIES)}, init one of {sorted(COLD_STARTS)}")
     local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
     cfg = replace(cfg, data=resolved(cfg.data, config_path),
                   learner=replace(cfg.learner, backbone=str(local.resolve())) if local.exists() else cfg.learner)
