@@ -23,9 +23,9 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -77,7 +77,6 @@ class LoopData:
     classes: Sequence[str]
     surprisal: Callable[[np.ndarray], np.ndarray] | None = None
     strata: Sequence[str] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def proportional_quotas(sizes: Sequence[int], k: int) -> list[int]:
