@@ -6,6 +6,7 @@ import logging
 import sys
 
 from after import __version__
+from after.errors import AfterError
 from after.commands import REGISTRARS
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (AfterError, ValueError, FileNotFoundError, KeyError) as exc:
         # User-facing errors carry their own instructions; no traceback for them.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"after {args.command}: error: {msg}", file=sys.stderr)

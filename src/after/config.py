@@ -5,6 +5,8 @@ are parsed as YAML scalars, so ``--set rounds=5`` is an int and ``--set strategy
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import dataclasses
 import json
 import types
@@ -17,7 +19,7 @@ import yaml
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(AfterError, ValueError):
     """An unknown key or an ill-typed value; the message names the key and the file."""
 
 

@@ -7,6 +7,8 @@ atomically (temp file + ``os.replace``) so an interrupted run resumes where it s
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import json
 import logging
 import os
@@ -23,7 +25,7 @@ PoolLabel = Union[str, tuple[str, ...], Mapping[str, float]]
 FORMAT_VERSION = 1
 
 
-class PoolError(ValueError):
+class PoolError(AfterError, ValueError):
     """A request the pool refuses (unknown id, unlabelled id, relabelling, mismatched state file)."""
 
 

@@ -21,7 +21,7 @@ def _handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from after.config import load_config
-    from after.training.experiment import ExperimentConfig, run_experiment
+    from after.experiments.train import ExperimentConfig, run_experiment
 
     cfg = load_config(ExperimentConfig, args.config, args.set)
     console = Console()

@@ -4,6 +4,8 @@ Every error names the file and says what to do, so a user with a 10,000-clip cor
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ log = logging.getLogger(__name__)
 TARGET_SAMPLE_RATE_HZ = 16_000
 
 
-class AudioError(ValueError):
+class AudioError(AfterError, ValueError):
     """A clip that cannot be used: missing, undecodable, empty or silent-by-construction."""
 
     def __init__(self, path: str | Path, problem: str, hint: str = ""):

@@ -5,6 +5,8 @@ Folds are stored once and read back, never silently recomputed. The splitting al
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import csv
 import os
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from typing import Iterable
 SPLITS = ("train", "val", "test")
 
 
-class FoldsError(ValueError):
+class FoldsError(AfterError, ValueError):
     """A fold file that breaks the contract; the message names the file."""
 
 

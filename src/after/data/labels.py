@@ -7,6 +7,8 @@ with excited folded into happy) or a user YAML file ``{original: target}`` where
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -38,7 +40,7 @@ _SYNONYMS = {
 }
 
 
-class LabelMapError(ValueError):
+class LabelMapError(AfterError, ValueError):
     """A label map that cannot be used; the message names the file or the unknown built-in."""
 
 

@@ -6,6 +6,8 @@ label). Paths are stored relative to the manifest file when they lie under its f
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import csv
 import logging
 import os
@@ -22,7 +24,7 @@ OPTIONAL_COLUMNS = ("session", "text")
 GENDERS = ("f", "m", "unknown")
 
 
-class ManifestError(ValueError):
+class ManifestError(AfterError, ValueError):
     """A manifest (or a row of one) that breaks the contract; the message names the file and row."""
 
 

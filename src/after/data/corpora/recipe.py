@@ -6,6 +6,8 @@ duration from the header, and either fails once listing every bad file or skips 
 """
 from __future__ import annotations
 
+from after.errors import AfterError
+
 import csv
 import logging
 import os
@@ -71,7 +73,7 @@ class PrepareResult:
     notes: tuple[str, ...] = ()
 
 
-class PrepareError(ValueError):
+class PrepareError(AfterError, ValueError):
     """One error for all bad files of a corpus, so the user can fix them in one go."""
 
     def __init__(self, root: str | Path, bad_files: Iterable[BadFile], n_total: int):

@@ -89,7 +89,7 @@ def test_a_stopped_run_resumes_from_its_finished_folds(corpus):
 
 
 def test_refit_trains_on_train_and_val_for_the_early_stopped_epochs(corpus):
-    from after.training.experiment import ExperimentConfig, run_experiment
+    from after.experiments.train import ExperimentConfig, run_experiment
     cfg = ExperimentConfig(data=DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv")),
                            model=ModelConfig(backbone="logmel"), head=HeadConfig(hidden_dim=16, patience=5),
                            cache_dir=str(corpus / "cache"), refit=True)
@@ -101,7 +101,7 @@ def test_refit_trains_on_train_and_val_for_the_early_stopped_epochs(corpus):
 
 
 def test_labels_map_renames_and_drops(corpus):
-    from after.training.experiment import ExperimentConfig, run_experiment
+    from after.experiments.train import ExperimentConfig, run_experiment
     data = DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv"),
                       labels={"low": "calm", "high": "excited"})
     cfg = ExperimentConfig(data=data, model=ModelConfig(backbone="logmel"), cache_dir=str(corpus / "cache"),
@@ -131,7 +131,7 @@ def test_fine_tune_learner_contract_and_experiment(corpus, tmp_path):
     learner.reset()
     np.testing.assert_allclose(learner.predict_proba(te), p0, atol=1e-5)
 
-    from after.training.experiment import ExperimentConfig, run_experiment
+    from after.experiments.train import ExperimentConfig, run_experiment
     cfg = ExperimentConfig(data=DataConfig(manifest=str(corpus / "manifest.csv"), folds=str(corpus / "folds.csv")),
                            model=ModelConfig(backbone=folder, freeze="feature_encoder"),
                            head=HeadConfig(hidden_dim=8), train=TrainConfig(max_epochs=1, batch_seconds=8.0),
