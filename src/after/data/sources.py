@@ -15,7 +15,7 @@ from typing import Mapping
 from after.config import ConfigError, resolve_path
 from after.data.folds import Fold, read_folds, write_folds
 from after.data.labels import LabelMap, apply_label_map, load_label_map
-from after.data.manifest import Manifest, read_manifest, write_manifest
+from after.data.manifest import Manifest, read_manifest, require_labelled, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
     else:
         raise ConfigError("data: give manifest + folds, or corpora as name=root pairs")
     manifest, dropped = apply_label_map(manifest, label_map)
+    require_labelled(manifest, "an experiment's data.manifest")
     if len(manifest.labels()) < 2:
         raise ConfigError(f"data.labels leaves {len(manifest.labels())} class(es) ({manifest.labels()}): "
                           "a classifier needs at least 2")
