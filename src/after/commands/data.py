@@ -209,7 +209,7 @@ def _split(args: argparse.Namespace) -> int:
     print_fold_table(console, manifest, folds, args.by)
     if len(manifest.unlabelled()):
         console.print(f"{len(manifest.unlabelled())} unlabelled row(s) are placed by their {args.by}, like the "
-                      "labelled ones (the val/test columns count both)")
+                      "labelled ones; column 'unlabelled' counts them in train/val/test")
     console.print(f"Wrote {len(folds)} folds -> {out}")
     return 0
 
@@ -269,7 +269,7 @@ def print_fold_table(console: "Console", manifest: "Manifest", folds: Sequence["
     group = {u.id: getattr(u, by) or u.speaker for u in manifest}
     t = Table(title=f"folds ({by}-independent)")
     unlabelled = {u.id for u in manifest.unlabelled()}
-    cols = ("fold", "train", "val", "test", f"test {by}s", f"val {by}s") + (("unlabelled train/val/test",)
+    cols = ("fold", "train", "val", "test", f"test {by}s", f"val {by}s") + (("unlabelled",)
                                                                              if unlabelled else ())
     for col in cols:
         t.add_column(col, justify="right")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -211,6 +212,8 @@ def _vad_model():
                          "(or use --segment fixed)") from None
     finally:
         torch.set_num_threads(threads)  # silero_vad sets one thread for the whole process on import
-    model = load_silero_vad(onnx=False)
+    with warnings.catch_warnings():  # the package's own importlib/jit deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = load_silero_vad(onnx=False)
     torch.set_num_threads(threads)
     return model
