@@ -133,3 +133,11 @@ def test_merge_reports_disjoint_label_vocabularies(tree, tmp_path: Path, capsys)
     assert main(["merge", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "-o", str(tmp_path / "m.csv")]) == 0
     out = capsys.readouterr().out
     assert "shares no label with the other manifests" in out and "b.csv" in out
+
+
+def test_manifest_labels_differing_only_in_case_are_warned_about(toy):
+    from after.data.checks import manifest_warnings
+
+    warnings = manifest_warnings(toy({"a": 4}, emotions=("Angry", "angry", "sad", "sad")))
+    assert any("labels Angry, angry differ only in case" in w for w in warnings)
+    assert manifest_warnings(toy({"a": 4})) == []

@@ -79,10 +79,12 @@ def test_prepare_audio_with_vad_writes_segment_rows_that_read_their_span(shared_
     folder = tmp_path / "pool"
     folder.mkdir()
     truth = _joined_recording(shared_data, 0, folder / "long.flac")
+    sf.write(str(folder / "room_tone.wav"), (1e-3 * np.random.default_rng(1).standard_normal(3 * SR)), SR)
     out = tmp_path / "pool.csv"
     assert main(["prepare", "audio", str(folder), "-o", str(out), "--segment", "vad"]) == 0
     printed = capsys.readouterr().out
     assert "every recording is treated as its own speaker" in printed and "6 unlabelled" in printed
+    assert "1 recording(s) gave no vad segment and are left out" in printed and "room_tone.wav" in printed
     m = read_manifest(out, check_files=True)
     assert len(m) == len(truth) and len(m.unlabelled()) == 6
     for u in m:

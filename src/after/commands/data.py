@@ -42,6 +42,8 @@ def register(sub) -> None:
     p.add_argument("--hop-s", type=float, help="audio --segment fixed: window step in seconds (default: --window-s)")
     p.add_argument("--min-segment-s", type=float, help="audio: shortest segment kept, seconds (default 0.5)")
     p.add_argument("--max-segment-s", type=float, help="audio --segment vad: longest segment, seconds (default 15)")
+    p.add_argument("--vad-threshold", type=float,
+                   help="audio --segment vad: speech probability above which a 32 ms window is speech (default 0.5)")
     p.set_defaults(handler=_prepare)
 
     p = sub.add_parser("merge", help="merge manifests of several corpora through a label map")
@@ -120,7 +122,7 @@ def _prepare(args: argparse.Namespace) -> int:
     options = {"speaker_regex": args.speaker_regex, "corpus_name": args.corpus_name, "language": args.language,
                "allow_outside_root": args.allow_outside_root, "segment": args.segment,
                "window_s": args.window_s, "hop_s": args.hop_s, "min_segment_s": args.min_segment_s,
-               "max_segment_s": args.max_segment_s}
+               "max_segment_s": args.max_segment_s, "vad_threshold": args.vad_threshold}
     accepted = inspect.signature(recipe).parameters
     given = {k: v for k, v in options.items() if v not in (None, "", False)}
     refused = [k for k in given if k not in accepted]

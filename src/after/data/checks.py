@@ -22,6 +22,12 @@ def manifest_warnings(manifest: Manifest, min_clip_s: float = MIN_CLIP_S) -> lis
     if len(labels) == 1:
         out.append(f"every labelled row has the one class {labels[0]!r}: a classifier needs at least 2 "
                    "(check the label map, or merge with another corpus)")
+    by_case: dict[str, list[str]] = {}
+    for label in labels:
+        by_case.setdefault(label.lower(), []).append(label)
+    for same in (v for v in by_case.values() if len(v) > 1):
+        out.append(f"labels {', '.join(same)} differ only in case and count as different classes; map them onto "
+                   "one with --labels map.yaml")
     short = [u for u in manifest if u.duration_s < min_clip_s]
     if short:
         shown = ", ".join(f"{u.id} ({u.duration_s:.3f} s)" for u in short[:5]) + (" ..." if len(short) > 5 else "")

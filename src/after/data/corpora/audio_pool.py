@@ -26,12 +26,13 @@ RECORDING_SPEAKER_NOTE = ("{corpus}: no --speaker-regex: every recording is trea
 def prepare_audio(root: str | Path, on_error: OnError = "fail", progress: Progress | None = None,
                   speaker_regex: str | None = None, corpus_name: str | None = None, language: str = "",
                   segment: SegmentMode = "none", window_s: float | None = None, hop_s: float | None = None,
-                  min_segment_s: float | None = None, max_segment_s: float | None = None) -> PrepareResult:
+                  min_segment_s: float | None = None, max_segment_s: float | None = None,
+                  vad_threshold: float | None = None) -> PrepareResult:
     """Unlabelled rows for every audio file under ``root`` (segments of it with ``segment`` vad/fixed)."""
     if segment not in SEGMENT_MODES:
         raise ValueError(f"--segment must be one of {', '.join(SEGMENT_MODES)}, got {segment!r}")
     given = {k: v for k, v in (("window_s", window_s), ("hop_s", hop_s), ("min_segment_s", min_segment_s),
-                               ("max_segment_s", max_segment_s)) if v is not None}
+                               ("max_segment_s", max_segment_s), ("threshold", vad_threshold)) if v is not None}
     options = SegmentOptions(**given)
     root = require_dir(root, "audio", "a folder of recordings")
     corpus = slug(corpus_name or root.resolve().name)
@@ -51,10 +52,12 @@ def prepare_audio(root: str | Path, on_error: OnError = "fail", progress: Progre
     if segment == "none":
         return result
     rows: list[Utterance] = []
+    empty = []
     for k, rec in enumerate(result.manifest):
         segs = segment_recording(rec.path, segment, options)
         if not segs:
-            log.warning("%s: no %s segment found; the recording is left out", rec.path, segment)
+            log.debug("%s: no %s segment found; the recording is left out", rec.path, segment)
+            empty.append(rec.path)
         rows.extend(replace(rec, id=f"{rec.id}_{round(s.start_s * 1000)}", duration_s=round(s.duration_s, 3),
                             start_s=s.start_s, end_s=s.end_s) for s in segs)
         if progress is not None:
@@ -62,4 +65,9 @@ def prepare_audio(root: str | Path, on_error: OnError = "fail", progress: Progre
     if not rows:
         raise ValueError(f"{root}: --segment {segment} found no segment in any recording; try --segment none")
     log.info("%s: %d recording(s) cut into %d segment(s) (%s)", root, len(result.manifest), len(rows), segment)
-    return replace(result, manifest=Manifest(rows))
+    notes = result.notes
+    if empty:
+        notes += (f"{len(empty)} recording(s) gave no {segment} segment and are left out, e.g. {empty[0]}"
+                  + (" (lower --vad-threshold, or use --segment fixed or none for them)" if segment == "vad" else
+                     " (shorter than --min-segment-s)"),)
+    return replace(result, manifest=Manifest(rows), notes=notes)
