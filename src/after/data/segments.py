@@ -7,7 +7,8 @@ segment is read back with ``load_audio(path, start_s=..., end_s=...)``.
 The detector is Silero VAD (the ``silero-vad`` package, whose wheel ships the TorchScript model; nothing is
 downloaded at run time). The recording is streamed through it in blocks, resampled to 16 kHz on the fly,
 so memory stays flat for hour-long files; the speech probabilities are turned into spans by the package's
-own ``get_speech_timestamps_from_probs``.
+own ``get_speech_timestamps_from_probs``. The model is loaded once per process and keeps a recurrent
+state: call :func:`segment_recording` from one thread at a time.
 """
 from __future__ import annotations
 

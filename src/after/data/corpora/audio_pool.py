@@ -51,17 +51,7 @@ def prepare_audio(root: str | Path, on_error: OnError = "fail", progress: Progre
     result = finish(root, cands, on_error, progress, notes, known_emotions=False)
     if segment == "none":
         return result
-    rows: list[Utterance] = []
-    empty = []
-    for k, rec in enumerate(result.manifest):
-        segs = segment_recording(rec.path, segment, options)
-        if not segs:
-            log.debug("%s: no %s segment found; the recording is left out", rec.path, segment)
-            empty.append(rec.path)
-        rows.extend(replace(rec, id=f"{rec.id}_{round(s.start_s * 1000)}", duration_s=round(s.duration_s, 3),
-                            start_s=s.start_s, end_s=s.end_s) for s in segs)
-        if progress is not None:
-            progress(k + 1, len(result.manifest))
+    rows, empty = _segment_rows(result.manifest, segment, options, progress)
     if not rows:
         raise ValueError(f"{root}: --segment {segment} found no segment in any recording; try --segment none")
     log.info("%s: %d recording(s) cut into %d segment(s) (%s)", root, len(result.manifest), len(rows), segment)
@@ -71,3 +61,21 @@ def prepare_audio(root: str | Path, on_error: OnError = "fail", progress: Progre
                   + (" (lower --vad-threshold, or use --segment fixed or none for them)" if segment == "vad" else
                      " (shorter than --min-segment-s)"),)
     return replace(result, manifest=Manifest(rows), notes=notes)
+
+
+def _segment_rows(recordings: Manifest, segment: SegmentMode, options: SegmentOptions,
+                  progress: Progress | None) -> tuple[list[Utterance], list[str]]:
+    """One row per segment of every recording (id ``<recording id>_<start ms>``), and the recordings
+    that gave none."""
+    rows: list[Utterance] = []
+    empty = []
+    for k, rec in enumerate(recordings):
+        segs = segment_recording(rec.path, segment, options)
+        if not segs:
+            log.debug("%s: no %s segment found; the recording is left out", rec.path, segment)
+            empty.append(rec.path)
+        rows.extend(replace(rec, id=f"{rec.id}_{round(s.start_s * 1000)}", duration_s=round(s.duration_s, 3),
+                            start_s=s.start_s, end_s=s.end_s) for s in segs)
+        if progress is not None:
+            progress(k + 1, len(recordings))
+    return rows, empty

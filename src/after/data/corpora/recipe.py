@@ -1,8 +1,9 @@
 """What every corpus recipe shares: candidate rows, the file check, and the fail-or-skip policy.
 
 A recipe only parses names and metadata into :class:`Candidate` rows (a row it cannot parse carries a
-``problem``). :func:`finish` then checks every file (header + a cheap decode of both ends), reads the
-duration from the header, and either fails once listing every bad file or skips them and reports them.
+``problem``). :func:`finish` then checks every file (it must lie under the corpus root and decode whole),
+reads the duration from the header, and either fails once listing every bad file or skips them and
+reports them.
 """
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ def finish(root: str | Path, candidates: Iterable[Candidate], on_error: OnError 
             problems[i] = (f"outside the corpus root {home}; move it under the root, or pass --allow-outside-root "
                            "if the table should point elsewhere")
     durations: dict[int, float] = {}
-    # Header reads and short decodes are I/O bound and libsndfile releases the GIL: threads pay off.
+    # libsndfile releases the GIL while it decodes: threads pay off.
     with ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1))) as pool:
         for i, (c, dur, problem) in enumerate(pool.map(_check, cands)):
             if problem and i not in problems:
