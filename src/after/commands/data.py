@@ -94,9 +94,9 @@ def _refuse_overwrite(path: Path, force: bool, what: str) -> None:
 
 
 def _print_warnings(console: "Console", manifest: "Manifest") -> None:
-    from after.data.checks import manifest_warnings
-
     from rich.markup import escape
+
+    from after.data.checks import manifest_warnings
 
     for warning in manifest_warnings(manifest):
         console.print(f"[yellow]Warning:[/] {escape(warning)}")
@@ -165,6 +165,8 @@ def _recipes():
 
 
 def _merge(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from after.data.labels import load_label_map
     from after.data.manifest import read_manifest, write_manifest
     from after.data.merge import merge_manifests
@@ -173,8 +175,6 @@ def _merge(args: argparse.Namespace) -> int:
     label_map = load_label_map(args.labels)
     result = merge_manifests([read_manifest(p) for p in args.manifests], label_map, args.balance, args.seed)
     console = _console()
-    from rich.markup import escape
-
     for note in result.notes:
         console.print(f"[yellow]Warning:[/] {escape(note)}")
     if result.dropped:
