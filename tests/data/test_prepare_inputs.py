@@ -124,6 +124,15 @@ def test_label_map_keys_differing_only_in_case_are_reported(tmp_path: Path, capl
     assert "name the same label" in caplog.text
 
 
+def test_an_inline_label_map_in_a_config_gets_the_same_checks():
+    from after.data.sources import _label_map
+
+    lm = _label_map({"Anger": "angry", "Sad": "sad", "calm": None}, None)
+    assert lm.mapping == {"angry": "angry", "sad": "sad", "calm": None}
+    with pytest.raises(LabelMapError, match="data.labels: keys 'Angry' and 'angry'"):
+        _label_map({"Angry": "angry", "angry": "sad"}, None)
+
+
 def test_merge_reports_disjoint_label_vocabularies(tree, tmp_path: Path, capsys):
     a = tree(["angry/a_1.wav", "sad/a_2.wav"], root_name="one")
     b = tree(["Freude/b_1.wav", "Ekel/b_2.wav"], root_name="two")
