@@ -65,7 +65,7 @@ def test_prepare_folder_needs_speaker_regex_for_independent_folds(tree, tmp_path
     assert main(["prepare", "folder", str(root), "-o", str(tmp_path / "m.csv")]) == 0
     assert "NOT be speaker-independent" in capsys.readouterr().out
     assert main(["prepare", "ravdess", str(root), "-o", str(tmp_path / "x.csv"), "--speaker-regex", "x"]) == 2
-    assert "applies to the folder and csv recipes only" in capsys.readouterr().err
+    assert "applies to the audio, csv, folder recipe(s) only" in capsys.readouterr().err
 
 
 def test_merge_split_summary(mini_ravdess: Path, tree, tmp_path: Path, capsys):

@@ -63,22 +63,24 @@ def load_audio(
     sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ,
     max_duration_s: float | None = None,
     min_duration_s: float | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
 ) -> np.ndarray:
     """Decode a clip to float32 mono at ``sample_rate_hz``.
 
-    Returns an array of shape ``[n_samples]``. Clips longer than ``max_duration_s`` are cropped from the
-    start; clips shorter than ``min_duration_s`` are zero-padded at the end.
+    Returns an array of shape ``[n_samples]``. With ``start_s``/``end_s`` only that span of the file is
+    decoded (a seek, then the span's frames: a segment of a one-hour recording costs the segment, not the
+    hour); ``end_s`` past the end stops at the end. Clips longer than ``max_duration_s`` are cropped from
+    the start; clips shorter than ``min_duration_s`` are zero-padded at the end.
     """
     p = Path(path)
     if not p.is_file():
         raise AudioError(p, "file not found", "check the path, or re-run `after prepare` on the corpus")
-    try:
-        wav, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(p, f"cannot be decoded ({exc.__class__.__name__}: {exc})",
-                         "replace the file or drop it with --on-error skip") from exc
+    wav, sr = _read(p, start_s, end_s)
     if wav.shape[0] == 0:
-        raise AudioError(p, "contains no samples (empty audio)", "replace the file or drop it with --on-error skip")
+        what = "contains no samples (empty audio)" if start_s is None and end_s is None else \
+            f"span {start_s}-{end_s} s holds no samples"
+        raise AudioError(p, what, "replace the file or drop it with --on-error skip")
     if not np.isfinite(wav).all():
         raise AudioError(p, "contains NaN or infinite samples", "re-export the file")
     mono = wav.mean(axis=1) if wav.shape[1] > 1 else wav[:, 0]
@@ -93,29 +95,62 @@ def load_audio(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def check_audio(path: str | Path, probe_frames: int = 4096) -> AudioInfo:
-    """Cheap usability check for ``after prepare``: read the header, then decode the first and last
-    ``probe_frames`` frames.
+def _read(p: Path, start_s: float | None, end_s: float | None) -> tuple[np.ndarray, int]:
+    """``[frames, channels]`` float32 of the whole file, or of the span ``start_s``..``end_s``."""
+    if start_s is not None and (start_s < 0 or (end_s is not None and end_s <= start_s)):
+        raise AudioError(p, f"invalid span start_s={start_s}, end_s={end_s}",
+                         "start_s must be >= 0 and end_s after it; fix the manifest row")
+    try:
+        if start_s is None and end_s is None:
+            wav, sr = sf.read(str(p), dtype="float32", always_2d=True)
+            return wav, int(sr)
+        with sf.SoundFile(str(p)) as fh:
+            sr = int(fh.samplerate)
+            first = int(round((start_s or 0.0) * sr))
+            last = fh.frames if end_s is None else min(fh.frames, int(round(end_s * sr)))
+            if first >= fh.frames:
+                raise AudioError(p, f"span starts at {start_s} s, after the end of the file "
+                                    f"({fh.frames / sr:.3f} s)", "fix the manifest row's start_s")
+            fh.seek(first)
+            return fh.read(max(0, last - first), dtype="float32", always_2d=True), sr
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise AudioError(p, f"cannot be decoded ({exc.__class__.__name__}: {exc})",
+                         "replace the file or drop it with --on-error skip") from exc
 
-    Decoding both ends catches truncated and corrupt files without decoding whole clips, so a corpus of
-    thousands of files is checked in seconds. Raises AudioError naming the file and the problem.
+
+def load_clip(utt, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ, max_duration_s: float | None = None,
+              min_duration_s: float | None = None) -> np.ndarray:
+    """The audio of a manifest row: the whole file, or its span when the row is a segment of a recording."""
+    return load_audio(utt.path, sample_rate_hz, max_duration_s, min_duration_s,
+                      start_s=getattr(utt, "start_s", None), end_s=getattr(utt, "end_s", None))
+
+
+def check_audio(path: str | Path, block_frames: int = 1 << 16) -> AudioInfo:
+    """The usability check of ``after prepare``: read the header, then decode every frame (no resampling).
+
+    A file corrupted in the middle passes a header or both-ends check and fails later, in training; the
+    whole decode catches it here, naming the file. Decoding is block-wise, so memory stays flat for long
+    recordings. Raises AudioError naming the file and the problem.
     """
     info = audio_info(path)
     if info.n_frames <= 0 or info.sample_rate_hz <= 0:
         raise AudioError(path, "contains no samples (empty audio)", "replace the file or drop it with --on-error skip")
+    n_read = 0
     try:
-        with sf.SoundFile(str(path)) as fh:
-            head = fh.read(min(probe_frames, info.n_frames), dtype="float32", always_2d=True)
-            tail = head
-            if info.n_frames > probe_frames:
-                fh.seek(info.n_frames - probe_frames)
-                tail = fh.read(probe_frames, dtype="float32", always_2d=True)
+        for block in sf.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True):
+            if not np.isfinite(block).all():
+                raise AudioError(path, f"contains NaN or infinite samples near {n_read / info.sample_rate_hz:.2f} s",
+                                 "re-export the file")
+            n_read += block.shape[0]
+    except AudioError:
+        raise
     except Exception as exc:  # libsndfile reports truncation and bad frames with several exception types
-        raise AudioError(path, f"cannot be decoded ({exc.__class__.__name__}: {exc})",
-                         "replace the file or drop it with --on-error skip") from exc
-    if head.shape[0] == 0 or tail.shape[0] == 0:
-        raise AudioError(path, f"header announces {info.n_frames} frames but none could be decoded (truncated?)",
-                         "replace the file or drop it with --on-error skip")
-    if not (np.isfinite(head).all() and np.isfinite(tail).all()):
-        raise AudioError(path, "contains NaN or infinite samples", "re-export the file")
+        raise AudioError(path, f"cannot be decoded after {n_read / info.sample_rate_hz:.2f} s "
+                               f"({exc.__class__.__name__}: {exc})",
+                         "the file is damaged: replace it or drop it with --on-error skip") from exc
+    if n_read < info.n_frames:
+        raise AudioError(path, f"header announces {info.n_frames} frames but only {n_read} could be decoded "
+                               "(truncated?)", "replace the file or drop it with --on-error skip")
     return info

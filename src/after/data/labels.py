@@ -85,14 +85,33 @@ def read_label_map(path: str | Path) -> LabelMap:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise LabelMapError(f"{p}: not valid YAML ({exc})") from None
+    return label_map_from(data, p.stem, str(p))
+
+
+def label_map_from(data: object, name: str, where: str) -> LabelMap:
+    """A label map from a parsed ``{original: target}`` mapping (a YAML file's, or a config's inline one).
+
+    Keys are normalised (``Anger`` -> ``angry``); two keys naming one label with different targets are an
+    error, with the same target a warning. ``where`` names the file or config key in messages.
+    """
     if not isinstance(data, dict) or not data:
-        raise LabelMapError(f"{p}: a label map is a non-empty mapping 'original: target' (target null to drop)")
+        raise LabelMapError(f"{where}: a label map is a non-empty mapping 'original: target' (target null to drop)")
     mapping: dict[str, str | None] = {}
+    written: dict[str, str] = {}
     for src, dst in data.items():
         if not isinstance(src, str) or not (dst is None or isinstance(dst, str)):
-            raise LabelMapError(f"{p}: entry {src!r}: {dst!r} must map a label name to a label name or null")
-        mapping[normalise_emotion(src)] = dst.strip().lower() if isinstance(dst, str) and dst.strip() else None
-    return LabelMap(p.stem, mapping)
+            raise LabelMapError(f"{where}: entry {src!r}: {dst!r} must map a label name to a label name or null")
+        key = normalise_emotion(src)
+        target = dst.strip().lower() if isinstance(dst, str) and dst.strip() else None
+        if key in written and mapping[key] != target:
+            raise LabelMapError(f"{where}: keys {written[key]!r} and {src!r} name the same label {key!r} (keys "
+                                f"are compared ignoring case) but map it to {mapping[key]!r} and {target!r}; keep one")
+        if key in written:
+            log.warning("%s: keys %r and %r name the same label %r (keys are compared ignoring case)",
+                        where, written[key], src, key)
+        written[key] = src
+        mapping[key] = target
+    return LabelMap(name, mapping)
 
 
 def load_label_map(spec: str | Path) -> LabelMap:
@@ -108,11 +127,16 @@ def load_label_map(spec: str | Path) -> LabelMap:
 def apply_label_map(manifest: Manifest, label_map: LabelMap) -> tuple[Manifest, Counter]:
     """Relabel ``manifest``; returns the kept utterances and a Counter of dropped emotions.
 
+    Unlabelled rows (empty emotion) are kept as they are.
+
     ``original_label`` is left as the corpus wrote it, so the relabelling can always be traced back.
     """
     kept = []
     dropped: Counter = Counter()
     for u in manifest:
+        if not u.is_labelled:   # unlabelled rows pass through: there is nothing to map
+            kept.append(u)
+            continue
         target = label_map.target(u.emotion)
         if target is None:
             dropped[u.emotion] += 1

@@ -11,19 +11,22 @@ from typing import Sequence
 
 import numpy as np
 
+from after.data.checks import disjoint_vocabularies
 from after.data.labels import LabelMap, apply_label_map
-from after.data.manifest import Manifest, ManifestError
+from after.data.manifest import Manifest, ManifestError, require_labelled
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class MergeResult:
-    """``dropped``: emotions removed by the label map; ``removed_by_balance``: per-class downsampling."""
+    """``dropped``: emotions removed by the label map; ``removed_by_balance``: per-class downsampling;
+    ``notes``: warnings for the user (inputs whose label vocabularies share nothing)."""
 
     manifest: Manifest
     dropped: Counter
     removed_by_balance: Counter
+    notes: tuple[str, ...] = ()
 
 
 def _check_disjoint(manifests: Sequence[Manifest]) -> None:
@@ -39,7 +42,11 @@ def _check_disjoint(manifests: Sequence[Manifest]) -> None:
 
 
 def balance_classes(manifest: Manifest, seed: int) -> tuple[Manifest, Counter]:
-    """Downsample every emotion to the size of the smallest one; same seed, same subset, order kept."""
+    """Downsample every emotion to the size of the smallest one; same seed, same subset, order kept.
+
+    Refuses a manifest with unlabelled rows (naming them): their class is unknown, so no balance exists.
+    """
+    require_labelled(manifest, "--balance")
     by_class: dict[str, list[int]] = defaultdict(list)
     for i, u in enumerate(manifest):
         by_class[u.emotion].append(i)
@@ -60,18 +67,22 @@ def merge_manifests(manifests: Sequence[Manifest], label_map: LabelMap, balance:
                     seed: int = 0) -> MergeResult:
     """Concatenate ``manifests`` in order, relabel with ``label_map``, then (``balance``) downsample.
 
-    Raises ManifestError naming both files when an id occurs in two inputs.
+    Raises ManifestError naming both files when an id occurs in two inputs. Unlabelled rows pass through
+    the label map; ``balance`` refuses them.
     """
     if not manifests:
         raise ValueError("nothing to merge: give at least one manifest")
     _check_disjoint(manifests)
+    notes = tuple(disjoint_vocabularies(manifests))
+    for note in notes:
+        log.warning("%s", note)
     merged = Manifest(u for m in manifests for u in m)
     relabelled, dropped = apply_label_map(merged, label_map)
-    if len(relabelled) == 0:
+    if len(relabelled) == 0 or (len(merged.labelled()) and not len(relabelled.labelled())):
         raise ValueError(f"label map {label_map.name!r} dropped every utterance "
                          f"(labels present: {', '.join(merged.labels())})")
     removed: Counter = Counter()
     if balance:
         relabelled, removed = balance_classes(relabelled, seed)
         log.info("balanced to %d utterances per class (seed %d)", len(relabelled) // len(relabelled.labels()), seed)
-    return MergeResult(relabelled, dropped, removed)
+    return MergeResult(relabelled, dropped, removed, notes)

@@ -14,8 +14,8 @@ from typing import Mapping
 
 from after.config import ConfigError, resolve_path
 from after.data.folds import Fold, read_folds, write_folds
-from after.data.labels import LabelMap, apply_label_map, load_label_map
-from after.data.manifest import Manifest, read_manifest, write_manifest
+from after.data.labels import LabelMap, apply_label_map, label_map_from, load_label_map
+from after.data.manifest import Manifest, read_manifest, require_labelled, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def resolved(cfg: DataConfig, config_path: str | Path | None) -> DataConfig:
 
 def _label_map(labels: str | Mapping[str, str | None], config_path) -> LabelMap:
     if isinstance(labels, Mapping):    # an inline map; an empty target drops the emotion too
-        return LabelMap("inline", {k: (v or None) for k, v in labels.items()})
+        return label_map_from(dict(labels), "inline", "data.labels")
     return load_label_map(labels if labels in ("keep", "4class") else resolve_path(labels, config_path))
 
 
@@ -70,6 +70,7 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
     else:
         raise ConfigError("data: give manifest + folds, or corpora as name=root pairs")
     manifest, dropped = apply_label_map(manifest, label_map)
+    require_labelled(manifest, "an experiment's data.manifest")
     if len(manifest.labels()) < 2:
         raise ConfigError(f"data.labels leaves {len(manifest.labels())} class(es) ({manifest.labels()}): "
                           "a classifier needs at least 2")

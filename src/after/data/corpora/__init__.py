@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from after.data.corpora.audio_pool import prepare_audio
 from after.data.corpora.cremad import prepare_cremad
 from after.data.corpora.emodb import prepare_emodb
 from after.data.corpora.emovdb import prepare_emovdb
@@ -35,6 +36,7 @@ RECIPES: dict[str, Callable[..., PrepareResult]] = {
     "emovdb": prepare_emovdb,
     "folder": prepare_folder,
     "csv": prepare_csv,
+    "audio": prepare_audio,
 }
 # The shared corpora's folder names, so `after data prepare turev_db ../shared/data/turev_db` works too.
 ALIASES = {"emodb_crop2s": "emodb", "turev_db": "turev", "crema_d": "cremad", "emov_db": "emovdb"}

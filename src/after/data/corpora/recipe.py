@@ -1,8 +1,9 @@
 """What every corpus recipe shares: candidate rows, the file check, and the fail-or-skip policy.
 
 A recipe only parses names and metadata into :class:`Candidate` rows (a row it cannot parse carries a
-``problem``). :func:`finish` then checks every file (header + a cheap decode of both ends), reads the
-duration from the header, and either fails once listing every bad file or skips them and reports them.
+``problem``). :func:`finish` then checks every file (it must lie under the corpus root and decode whole),
+reads the duration from the header, and either fails once listing every bad file or skips them and
+reports them.
 """
 from __future__ import annotations
 
@@ -90,14 +91,41 @@ def check_on_error(on_error: str) -> None:
 
 
 def audio_files(root: Path, under: str | Path = "") -> list[Path]:
-    """Audio files below ``root / under``, sorted, hidden files (``._x.wav`` from macOS) left out."""
+    """Audio files below ``root / under``, sorted, hidden files (``._x.wav`` from macOS) left out.
+
+    Symbolic links to folders are followed (a label folder linked from elsewhere is part of the corpus);
+    a link back to a folder already being walked (a loop) is skipped with a warning instead of walking
+    forever. Paths are returned as seen under ``root``, so their labels and ids come from the link's name.
+    """
     base = root / under
     out = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+        here = os.stat(dirpath)
+        visited.add((here.st_dev, here.st_ino))
+        keep = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            try:
+                st = os.stat(os.path.join(dirpath, d))
+            except OSError:  # a dangling link
+                log.warning("skipped %s: broken symbolic link", os.path.join(dirpath, d))
+                continue
+            if (st.st_dev, st.st_ino) in visited:
+                log.warning("skipped %s: symbolic link loop (it leads to a folder already read)",
+                            os.path.join(dirpath, d))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         out.extend(Path(dirpath) / f for f in sorted(filenames)
                    if f.lower().endswith(AUDIO_SUFFIXES) and not f.startswith("."))
     return out
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies under ``root`` as written (``..`` resolved, symbolic links not followed)."""
+    p = os.path.normpath(os.path.abspath(path))
+    r = os.path.normpath(os.path.abspath(root))
+    return os.path.commonpath([p, r]) == r
 
 
 def require_dir(root: str | Path, corpus: str, expect: str) -> Path:
@@ -132,11 +160,14 @@ def _duplicates(candidates: list[Candidate]) -> dict[int, str]:
 
 def finish(root: str | Path, candidates: Iterable[Candidate], on_error: OnError = "fail",
            progress: Progress | None = None, notes: Iterable[str] = (), known_emotions: bool = True,
-           workers: int | None = None) -> PrepareResult:
+           workers: int | None = None, allow_outside_root: bool = False) -> PrepareResult:
     """Check every candidate's file, then build the manifest or raise one :class:`PrepareError`.
 
-    With ``known_emotions`` an emotion outside :data:`~after.data.labels.EMOTIONS` is a bad file (a corpus
-    recipe's code tables are closed); the generic ``folder`` and ``csv`` recipes pass False.
+    Every file is decoded whole (:func:`~after.data.audio.check_audio`). A file outside the corpus root
+    (``root``'s folder when ``root`` is a table) is a bad file unless ``allow_outside_root``. With
+    ``known_emotions`` an emotion outside :data:`~after.data.labels.EMOTIONS` is a bad file (a corpus
+    recipe's code tables are closed); the generic ``folder``, ``csv`` and ``audio`` recipes pass False,
+    and an empty emotion from them is an unlabelled row.
     """
     check_on_error(on_error)
     cands = list(candidates)
@@ -144,8 +175,13 @@ def finish(root: str | Path, candidates: Iterable[Candidate], on_error: OnError 
     if n == 0:
         raise ValueError(f"{root}: no audio files found; check the folder and the corpus name")
     problems: dict[int, str] = _duplicates(cands)
+    home = Path(root) if Path(root).is_dir() else Path(root).parent
+    for i, c in enumerate(cands):
+        if not allow_outside_root and not c.problem and i not in problems and not inside(c.path, home):
+            problems[i] = (f"outside the corpus root {home}; move it under the root, or pass --allow-outside-root "
+                           "if the table should point elsewhere")
     durations: dict[int, float] = {}
-    # Header reads and short decodes are I/O bound and libsndfile releases the GIL: threads pay off.
+    # libsndfile releases the GIL while it decodes: threads pay off.
     with ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1))) as pool:
         for i, (c, dur, problem) in enumerate(pool.map(_check, cands)):
             if problem and i not in problems:
