@@ -6,6 +6,7 @@ label). Paths are stored relative to the manifest file when they lie under its f
 """
 from __future__ import annotations
 
+from after.atomic import atomic_open
 from after.errors import AfterError
 
 import csv
@@ -133,8 +134,7 @@ def write_manifest(manifest: Iterable[Utterance], path: str | Path) -> Path:
     utts = list(manifest)
     extra = _extra_columns(utts)
     base = out.parent.resolve()
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *extra])
         for u in utts:
@@ -145,7 +145,6 @@ def write_manifest(manifest: Iterable[Utterance], path: str | Path) -> Path:
                 stored = str(p)
             w.writerow([u.id, stored, u.corpus, u.speaker, u.gender, u.emotion, u.original_label, u.language,
                         f"{u.duration_s:.4f}", u.session, u.text, *(u.extra.get(k, "") for k in extra)])
-    os.replace(tmp, out)
     return out
 
 
