@@ -30,7 +30,8 @@ def groups_of(manifest: Manifest, by: GroupBy) -> list[str]:
     missing = [u.id for u, g in zip(manifest, groups) if not g]
     if missing:
         raise ValueError(f"{len(missing)} utterance(s) have no {by} (e.g. {missing[0]}); "
-                         f"split --by speaker, or prepare a corpus that records {by}s")
+                         f"keep speakers apart instead (split --by speaker; data.split_by: speaker in an experiment), "
+                         f"or prepare a corpus that records {by}s")
     return groups
 
 
