@@ -227,3 +227,14 @@ def test_ctrl_c_says_what_was_kept(corpus, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err == (f"after train: interrupted; finished folds are kept in {corpus / 'run'}; "
                    "run the same command to resume")
+
+
+def test_a_label_map_file_edited_in_place_is_refused(corpus, capsys):
+    (corpus / "map.yaml").write_text("low: low\nhigh: high\n")
+    config = _exp(corpus, data={"manifest": "manifest.csv", "folds": "folds.csv", "labels": "map.yaml"})
+    run = corpus / "run"
+    assert main(["train", str(config), "-o", str(run)]) == 0
+    (corpus / "map.yaml").write_text("low: calm\nhigh: high\n")
+    capsys.readouterr()
+    assert main(["train", str(config), "-o", str(run)]) == 2
+    assert f"labels file {corpus / 'map.yaml'}" in capsys.readouterr().err

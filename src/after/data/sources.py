@@ -99,11 +99,14 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
 
 def input_files(cfg: DataConfig, config_path: str | Path | None, work_dir: str | Path) -> dict[str, Path]:
     """The files an experiment's results depend on, for the run directory's fingerprint: the manifest and the
-    folds as given, or the run directory's copies for corpora prepared on the fly."""
+    folds as given (or the run directory's copies for corpora prepared on the fly), and a label-map file."""
     if cfg.manifest:
-        return {"manifest": resolve_path(cfg.manifest, config_path), "folds": resolve_path(cfg.folds, config_path)}
-    work = Path(work_dir)
-    return {"manifest": work / "manifest.csv", "folds": work / "folds.csv"}
+        files = {"manifest": resolve_path(cfg.manifest, config_path), "folds": resolve_path(cfg.folds, config_path)}
+    else:
+        files = {"manifest": Path(work_dir) / "manifest.csv", "folds": Path(work_dir) / "folds.csv"}
+    if isinstance(cfg.labels, str) and cfg.labels not in ("keep", "4class"):
+        files["labels"] = resolve_path(cfg.labels, config_path)
+    return files
 
 
 def _prepared(cfg: DataConfig, config_path, work: Path) -> Manifest:
