@@ -209,3 +209,14 @@ def test_a_damaged_embedding_cache_entry_is_recomputed(tmp_path, caplog):
     np.testing.assert_array_equal(again, first)
     assert "damaged" in caplog.text and str(entry) in caplog.text
     assert np.load(entry).shape == first.shape[1:]                  # written again, whole
+
+
+def test_ctrl_c_says_what_was_kept(tmp_path, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("after.experiments.active.run_active_learning", interrupted)
+    config = _config(tmp_path)
+    assert cli(["al", str(config), "-o", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"after al: interrupted; finished rounds and every label given are kept in {tmp_path / 'run'}; "
+        "run the same command to resume")
