@@ -7,6 +7,7 @@ platform allows, so the rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -20,6 +21,8 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
     out = Path(path)
+    if out.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     # O_EXCL with mode 0o666: the umask applies as for any new file (mkstemp would leave it 0600)
     tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -31,9 +34,13 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and (exc.filename is None or str(exc.filename) == str(tmp)):
+            # a full disk surfaces in write/fsync without a name, a failed rename names the temp file:
+            # name the file the user asked for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from exc
         raise
     _fsync_dir(out.parent)
 

@@ -5,8 +5,6 @@ are parsed as YAML scalars, so ``--set rounds=5`` is an int and ``--set strategy
 """
 from __future__ import annotations
 
-from after.errors import AfterError
-
 import dataclasses
 import json
 import types
@@ -16,11 +14,22 @@ from typing import Any, Mapping, TypeVar
 
 import yaml
 
+from after.atomic import atomic_write_text
+from after.errors import AfterError
+
 T = TypeVar("T")
 
 
 class ConfigError(AfterError, ValueError):
     """An unknown key or an ill-typed value; the message names the key and the file."""
+
+
+def require(ok: bool, key: str, value: Any, must: str) -> None:
+    """Range check for a config dataclass' ``__post_init__``: ``ConfigError("key: value must ...")``.
+
+    Loaded from a file, the key gets its section prefix and the file name (``head.max_epochs``)."""
+    if not ok:
+        raise ConfigError(f"{key}: {value!r} {must}")
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
@@ -84,7 +93,10 @@ def _build(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         raise ConfigError(f"unknown key(s) {', '.join(prefix + u for u in unknown)}; "
                           f"known: {', '.join(prefix + f for f in fields)}")
     kwargs = {name: _coerce(hints[name], value, prefix + name) for name, value in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)        # __post_init__ range checks name the bare key: add the section
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -104,7 +116,11 @@ def parse_overrides(items: list[str] | None) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw != "" else "")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML (quote it)") from None
+        _set_dotted(tree, key.strip(), value)
     return tree
 
 
@@ -126,7 +142,15 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
-        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f", line {where.line + 1} column {where.column + 1}" if where is not None else ""
+            raise ConfigError(f"{p}{at}: not valid YAML ({getattr(exc, 'problem', None) or exc}); correct it "
+                              "and run the same command again") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys")
         data = loaded
@@ -151,7 +175,4 @@ def config_to_dict(cfg: Any) -> dict:
 
 def save_config(cfg: Any, path: str | Path) -> Path:
     """Write the resolved config (YAML) so every run directory says exactly what ran."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    return out
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,6 +33,9 @@ from after.al.coldstart import COLD_STARTS
 from after.al.pool import LabelPool, PoolLabel
 from after.al.records import RoundLog
 from after.al.strategies import STRATEGIES, PoolView, Strategy
+from after.atomic import atomic_write_text
+from after.config import require
+from after.errors import StateFileError
 from after.evaluation.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,16 @@ class LoopConfig:
     mc_samples: int = 20             # T for BALD / BatchBALD
     warm_start: bool = True          # paper: continue from the previous round; False: reset() before each fit
     soft_labels: bool = False        # train on the annotators' vote distribution (paper Eq. 17)
+
+    def __post_init__(self) -> None:
+        require(0 < self.init_fraction <= 1, "init_fraction", self.init_fraction, "must be in (0, 1]")
+        require(self.budget > 0 and (self.budget <= 1 or float(self.budget).is_integer()), "budget", self.budget,
+                "must be a fraction of the pool in (0, 1] or a whole number of clips")
+        require(self.rounds >= 1, "rounds", self.rounds, "must be >= 1")
+        require(all(0 < f <= 1 for f in self.schedule), "schedule", list(self.schedule),
+                "must hold labelled fractions in (0, 1]")
+        require(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        require(self.mc_samples >= 1, "mc_samples", self.mc_samples, "must be >= 1")
 
 
 @dataclass
@@ -194,12 +206,7 @@ def class_surprisal(probs: np.ndarray) -> np.ndarray:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj))
 
 
 class ActiveLearningLoop:
@@ -229,6 +236,7 @@ class ActiveLearningLoop:
     def run(self, progress: Callable[[int, int], None] | None = None) -> list[dict]:
         """Run (or resume) every round; returns all round records."""
         done = self.log.records()
+        self._check_pool_holds(done)
         if done:
             self.learner.load_state(self._state_dir(done[-1]["round"]))
             log.info("resuming %s after round %d", self.run_dir, done[-1]["round"])
@@ -238,6 +246,17 @@ class ActiveLearningLoop:
                 progress(r + 1, len(self.sizes))
         return done
 
+    def _check_pool_holds(self, done: list[dict]) -> None:
+        """Every clip selected in a finished round must be labelled in the pool: a pool state file that was
+        deleted or replaced is an error, never an empty pool that silently restarts the labelling."""
+        missing = [i for rec in done for i in rec.get("selected", []) if not self.pool.is_labelled(i)]
+        if missing:
+            where = self.pool.path or "the label pool"
+            raise StateFileError(
+                f"{where} lacks the labels of {len(missing)} clip(s) selected in the {len(done)} finished round(s) "
+                f"of {self.log.path} (e.g. {missing[:3]}); was pool.json deleted or replaced? Restore it, or "
+                "start a new run directory")
+
     def _state_dir(self, r: int) -> Path:
         return self.run_dir / "learner" / f"round_{r}"
 
@@ -245,8 +264,14 @@ class ActiveLearningLoop:
         """The round's selection, reused from ``selection_<r>.json`` when a killed run left one."""
         path = self.run_dir / f"selection_{r}.json"
         if path.is_file():
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            return saved["ids"], saved["scores"], saved["seconds_score"], saved["seconds_select"]
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                return saved["ids"], saved["scores"], saved["seconds_score"], saved["seconds_select"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StateFileError(
+                    f"{path}: the saved selection of round {r} does not parse ({exc.__class__.__name__}: {exc}). "
+                    "Delete it and run the same command again: the selection is drawn again from the same seed "
+                    "(clips already labelled keep their labels)") from None
         rng = np.random.default_rng([self.cfg.seed, r])
         unl_ids = self.pool.unlabelled_ids()
         k = min(self.sizes[r], len(unl_ids))

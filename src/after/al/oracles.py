@@ -6,11 +6,11 @@ corpus' ground truth for experiments; :class:`FileOracle` asks real people throu
 """
 from __future__ import annotations
 
-import csv
 import logging
-import os
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol, Sequence, Union, runtime_checkable
+
+from after.al.label_sheet import LabelSheetError, Sheet, read_sheet, write_sheet
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,12 @@ class FileOracle:
     A query appends the requested clips (label empty) to ``path`` and raises :class:`LabelsPending`; once
     every requested row has a label, the same query returns them. Rows are never removed, so the file is
     also the record of every human label. Labels are matched to ``allowed_labels`` ignoring case and
-    surrounding spaces; anything else is an error naming the file and line.
+    surrounding spaces; anything else is an error naming the file and line. The file may come back from a
+    spreadsheet program (UTF-8 with a byte-order mark, ``;`` separators, Latin-1; see
+    :mod:`after.al.label_sheet`), and columns people add are kept.
+
+    Two rows of one clip with different labels are refused, naming both lines; so is a label changed after
+    it was used (:meth:`check_unchanged`): a label that trained the learner is never replaced silently.
 
     clips: {id: audio path} for every id that may be queried.
     """
@@ -97,51 +102,55 @@ class FileOracle:
             raise ValueError("FileOracle needs at least one allowed label")
         self._canonical = {a.strip().lower(): a for a in self.allowed}
 
-    def _read(self) -> list[dict[str, str]]:
+    def _read(self) -> tuple[Sheet, dict[str, tuple[int, str]]]:
+        """The sheet and, per id, ``(line, label)``: the canonical label, or "" while it awaits one."""
         if not self.path.is_file():
-            return []
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [f for f in self.FIELDS if f not in (reader.fieldnames or [])]
-            if missing:
-                raise ValueError(f"{self.path}: missing column(s) {missing}; the file needs columns id,path,label")
-            return [{k: (row.get(k) or "") for k in self.FIELDS} for row in reader]
+            return Sheet(list(self.FIELDS)), {}
+        sheet = read_sheet(self.path, self.FIELDS)
+        answers: dict[str, tuple[int, str]] = {}
+        for line, row in zip(sheet.lines, sheet.rows):
+            i, raw = row["id"].strip(), row["label"].strip()
+            if raw and raw.lower() not in self._canonical:
+                raise LabelSheetError(f"{self.path}, line {line} (id {i!r}): label {raw!r} is not one of "
+                                      f"{', '.join(self.allowed)}; correct it and run the same command again")
+            label = self._canonical[raw.lower()] if raw else ""
+            before = answers.get(i)
+            if before is not None and before[1] and label and before[1] != label:
+                raise LabelSheetError(
+                    f"{self.path}: clip {i!r} has two different labels, {before[1]!r} on line {before[0]} and "
+                    f"{label!r} on line {line}; keep one of the two rows and run the same command again")
+            if before is None or (label and not before[1]):
+                answers[i] = (line, label)
+        return sheet, answers
 
-    def _write(self, rows: list[dict[str, str]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=self.FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, self.path)
+    def check_unchanged(self, used: Mapping[str, tuple[Label, int]]) -> None:
+        """Refuse a sheet whose label of a clip differs from the label already used (``{id: (label, round)}``)."""
+        if not self.path.is_file():
+            return
+        _, answers = self._read()
+        for i, (line, label) in answers.items():
+            old = used.get(i)
+            if label and old is not None and isinstance(old[0], str) and old[0] != label:
+                raise LabelSheetError(
+                    f"{self.path}, line {line}: clip {i!r} now says {label!r}, but it was labelled {old[0]!r} in "
+                    f"round {old[1]} and that label has trained the learner since. A label already used is never "
+                    f"replaced silently: put {old[0]!r} back on line {line} and run the same command again, or "
+                    "start a new run directory to label again with the correction")
 
     def query(self, ids: Sequence[str]) -> dict[str, Label]:
         ids = _check_unique(ids)
         unknown = [i for i in ids if i not in self.clips]
         if unknown:
             raise KeyError(f"no audio path known for id(s) {unknown[:5]}")
-        rows = self._read()
-        line_of = {row["id"]: (line, row) for line, row in enumerate(rows, start=2)}
-        new = [i for i in ids if i not in line_of]
+        sheet, known = self._read()
+        new = [i for i in ids if i not in known]
         if new:
-            rows += [{"id": i, "path": str(self.clips[i]), "label": ""} for i in new]
-            self._write(rows)
+            blank = dict.fromkeys(sheet.fields, "")
+            sheet.rows += [{**blank, "id": i, "path": str(self.clips[i])} for i in new]
+            write_sheet(self.path, sheet)
             log.info("asked for %d label(s) in %s", len(new), self.path)
-        answers: dict[str, Label] = {}
-        pending = len(new)
-        for i in ids:
-            if i not in line_of:
-                continue
-            line, row = line_of[i]
-            raw = row["label"].strip()
-            if not raw:
-                pending += 1
-                continue
-            if raw.lower() not in self._canonical:
-                raise ValueError(f"{self.path}, line {line} (id {i!r}): label {raw!r} is not one of "
-                                 f"{', '.join(self.allowed)}; correct it and re-run the same command")
-            answers[i] = self._canonical[raw.lower()]
+        answers = {i: known[i][1] for i in ids if i in known and known[i][1]}
+        pending = len(ids) - len(answers)
         if pending:
             raise LabelsPending(self.path, pending, self.allowed)
         return answers

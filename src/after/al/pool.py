@@ -3,20 +3,20 @@
 The pool is the only door to labels. It holds the candidate ids and an oracle; a label enters only through
 :meth:`LabelPool.label`, which asks the oracle, and :meth:`LabelPool.labels_for` refuses any id not yet
 labelled. The manifest is never touched: the pool stores ids, and its state is a JSON file written
-atomically (temp file + ``os.replace``) so an interrupted run resumes where it stopped.
+atomically (:mod:`after.atomic`) so an interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
-from after.errors import AfterError
+from after.errors import AfterError, StateFileError
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
 from after.al.oracles import Oracle
+from after.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,7 @@ class LabelPool:
 
     def save(self, path: str | Path) -> Path:
         """Write the state atomically (temp file + rename)."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(), fh, indent=1)
-        os.replace(tmp, out)
-        return out
+        return atomic_write_text(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path, oracle: Oracle, ids: Sequence[str] | None = None,
@@ -164,8 +158,18 @@ class LabelPool:
             state = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise PoolError(f"{p}: pool state not found") from None
-        except json.JSONDecodeError as exc:
-            raise PoolError(f"{p}: not valid JSON ({exc}); restore it or start a new run directory") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StateFileError(f"{p}: the label pool does not parse ({exc}); it holds every label given so far: "
+                                 "restore it (from a backup), or start a new run directory") from None
+        try:
+            return cls._from_state(state, p, oracle, ids, autosave)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise StateFileError(f"{p}: not a label pool state ({exc.__class__.__name__}: {exc}); restore it "
+                                 "(from a backup), or start a new run directory") from None
+
+    @classmethod
+    def _from_state(cls, state: dict, p: Path, oracle: Oracle, ids: Sequence[str] | None,
+                    autosave: bool) -> "LabelPool":
         if state.get("version") != FORMAT_VERSION:
             raise PoolError(f"{p}: unsupported pool state version {state.get('version')!r}")
         if ids is not None and list(ids) != state["ids"]:

@@ -1,7 +1,9 @@
 """Round records: an append-only JSONL log, and what is derived from it alone (AULC, the curve table).
 
-A record is one finished round. Appends are flushed and fsynced; a line cut short by a kill is dropped
-on the next read (its round simply did not finish), so the log is never left unreadable.
+A record is one finished round. Appends are flushed and fsynced; a last line cut short by a kill (no
+trailing newline, not valid JSON) is dropped on the next read (its round simply did not finish). Anything
+else that does not parse is damage, not an interruption: it is an error naming the line, and the file is
+left exactly as it is.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from after.errors import StateFileError
+
 log = logging.getLogger(__name__)
 
 
@@ -23,27 +27,41 @@ class RoundLog:
         self.path = Path(path)
 
     def records(self) -> list[dict]:
-        """Every complete record; a torn last line (killed mid-write) is removed from the file."""
+        """Every finished round's record.
+
+        Only a torn last line (no trailing newline, not JSON: the process was killed mid-write) is removed
+        from the file; a damaged line anywhere else raises :class:`StateFileError` and changes nothing.
+        """
         if not self.path.is_file():
             return []
         raw = self.path.read_bytes()
-        records, good_bytes = [], 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
+        lines = raw.splitlines(keepends=True)
+        records: list[dict] = []
+        for n, line in enumerate(lines, start=1):
+            last = n == len(lines)
+            if not line.strip():
+                continue
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if rec.get("round") != len(records):
-                raise ValueError(f"{self.path}: line {len(records) + 1} holds round {rec.get('round')}, "
-                                 f"expected {len(records)}; the log was edited by hand")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if last and not line.endswith(b"\n"):
+                    log.warning("%s: dropping an unfinished last line (the run was interrupted)", self.path)
+                    with open(self.path, "r+b") as fh:
+                        fh.truncate(len(raw) - len(line))
+                    break
+                raise StateFileError(
+                    f"{self.path}, line {n}: not a valid round record (the file was damaged or edited). The file "
+                    f"was left as it is: restore that line (from a backup, or by undoing the edit), or start a new "
+                    "run directory") from None
+            if not isinstance(rec, dict) or rec.get("round") != len(records):
+                got = rec.get("round") if isinstance(rec, dict) else rec
+                raise StateFileError(f"{self.path}, line {n}: holds round {got!r}, expected {len(records)}; "
+                                     "the log was edited by hand. Restore the lines in round order, or start a new "
+                                     "run directory")
             records.append(rec)
-            good_bytes += len(line)
-        if good_bytes < len(raw):
-            log.warning("%s: dropping an unfinished last line (the run was interrupted)", self.path)
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good_bytes)
+            if last and not line.endswith(b"\n"):   # a whole record whose newline was lost: keep it
+                with open(self.path, "ab") as fh:
+                    fh.write(b"\n")
         return records
 
     def append(self, record: Mapping) -> None:

@@ -16,13 +16,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from after.errors import AfterError
+
 SAMPLE_RATE_HZ = 16_000
 
 Waves = Sequence["np.ndarray | torch.Tensor"]
 
 
-class MissingWeightsError(RuntimeError):
-    """A checkpoint whose encoder tensors did not all load (transformers only logs this)."""
+class MissingWeightsError(AfterError, RuntimeError):
+    """A checkpoint whose encoder tensors did not all load (transformers only logs this), or whose weights
+    file is truncated or damaged."""
 
 
 @dataclass

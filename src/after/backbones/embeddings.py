@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from after.atomic import atomic_open
 from after.backbones.base import Backbone, masked_mean
 from after.backbones.batching import length_batches
 from after.backbones.registry import AnyBackbone, load_backbone
@@ -79,10 +80,18 @@ def backbone_device(backbone: Backbone) -> torch.device:
 
 
 def _write_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, array)
+
+
+def _read_cached(f: Path, out: np.ndarray, i: int) -> bool:
+    """``out[i] = `` the cache entry ``f``; False (with a warning) when the entry is damaged, so it is recomputed."""
+    try:
+        out[i] = np.load(f, allow_pickle=False)
+        return True
+    except (ValueError, OSError, EOFError) as exc:   # truncated, not an .npy file, or another shape
+        log.warning("embedding cache entry %s is damaged (%s); computing it again", f, exc)
+        return False
 
 
 def _storable(row: np.ndarray, store_dtype: str) -> np.ndarray:
@@ -122,10 +131,9 @@ def extract_embeddings(
     todo = []
     for i, h in enumerate(hashes):
         f = folder / h[:2] / f"{h}.npy"
-        if use_cache and f.is_file():
-            out[i] = np.load(f)
-        else:
-            todo.append(i)
+        if use_cache and f.is_file() and _read_cached(f, out, i):
+            continue
+        todo.append(i)
     log.info("embeddings (%s): %d of %d clips cached, computing %d", bb.kind, n - len(todo), n, len(todo))
     if progress:
         progress(n - len(todo), n)

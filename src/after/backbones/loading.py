@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from after.backbones.base import MissingWeightsError
@@ -70,6 +71,10 @@ def from_pretrained(cls, source: str, **kwargs):
     try:
         with _quiet_transformers():
             return cls.from_pretrained(source, output_loading_info=True, **kwargs)
+    except SafetensorError as exc:      # a truncated or damaged .safetensors file
+        files = ", ".join(str(f) for f in _weight_files(source)) or source
+        raise MissingWeightsError(f"{files}: the weights file does not load ({exc}); it is truncated or "
+                                  "damaged: copy or download the model folder again") from None
     except OSError as exc:
         raise FileNotFoundError(
             f"cannot load backbone {source!r}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "

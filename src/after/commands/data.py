@@ -70,7 +70,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("summary", help="counts per corpus, emotion and speaker, durations, fold sizes")
     p.add_argument("manifest", type=Path)
-    p.add_argument("--folds", type=Path, help="a folds CSV made from this manifest")
+    p.add_argument("--folds", type=Path, help="a folds CSV made from this manifest (checked against it)")
+    p.add_argument("--by", choices=("speaker", "session"), default="speaker",
+                   help="with --folds: the group each fold must keep out of training (default speaker)")
     p.set_defaults(handler=_summary)
 
 
@@ -217,16 +219,19 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from after.data.folds import read_folds
+    from after.data.folds import check_folds, read_folds
     from after.data.manifest import read_manifest
 
     manifest = read_manifest(args.manifest)
-    folds = read_folds(args.folds, known_ids=manifest.ids) if args.folds else None
-    print_summary(_console(), manifest, folds)
+    folds = read_folds(args.folds) if args.folds else None
+    if folds is not None:
+        check_folds(folds, manifest, by=args.by, source=args.folds)
+    print_summary(_console(), manifest, folds, by=args.by)
     return 0
 
 
-def print_summary(console: "Console", manifest: "Manifest", folds: Sequence["Fold"] | None = None) -> None:
+def print_summary(console: "Console", manifest: "Manifest", folds: Sequence["Fold"] | None = None,
+                  by: str = "speaker") -> None:
     """Tables: per corpus, per emotion (by corpus), per speaker, and per fold when ``folds`` are given."""
     from rich.table import Table
 
@@ -262,7 +267,7 @@ def print_summary(console: "Console", manifest: "Manifest", folds: Sequence["Fol
         t.add_row(spk, rows[0].gender, str(len(rows)), str(len({u.emotion for u in rows})))
     console.print(t)
     if folds:
-        print_fold_table(console, manifest, folds, "speaker")
+        print_fold_table(console, manifest, folds, by)
 
 
 def print_fold_table(console: "Console", manifest: "Manifest", folds: Sequence["Fold"], by: str) -> None:

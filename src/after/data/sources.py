@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
-from after.config import ConfigError, resolve_path
-from after.data.folds import Fold, read_folds, write_folds
+from after.config import ConfigError, require, resolve_path
+from after.data.folds import Fold, check_folds, read_folds, write_folds
 from after.data.labels import LabelMap, apply_label_map, label_map_from, load_label_map
 from after.data.manifest import Manifest, read_manifest, require_labelled, write_manifest
 
@@ -28,10 +28,15 @@ class DataConfig:
     folds: str = ""                  # ... and its folds CSV
     corpora: tuple[str, ...] = ()    # or "name=root" pairs prepared, merged and split on the fly
     labels: str | dict[str, str | None] = "keep"   # keep, 4class, a YAML map file, or {emotion: class or null}
-    split_by: str = "speaker"        # for on-the-fly folds: speaker or session
+    split_by: Literal["speaker", "session"] = "speaker"   # what folds keep apart (made on the fly, or checked)
     n_folds: int = 5
     val_fraction: float = 0.1
     split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.n_folds >= 2, "n_folds", self.n_folds, "must be >= 2")
+        require(0 <= self.val_fraction < 1, "val_fraction", self.val_fraction, "must be in [0, 1)")
+        require(self.split_seed >= 0, "split_seed", self.split_seed, "must be >= 0")
 
 
 def resolved(cfg: DataConfig, config_path: str | Path | None) -> DataConfig:
@@ -54,7 +59,11 @@ def _label_map(labels: str | Mapping[str, str | None], config_path) -> LabelMap:
 
 
 def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str | Path) -> tuple[Manifest, list[Fold]]:
-    """The labelled manifest (label map applied) and its folds, restricted to the manifest's ids."""
+    """The labelled manifest (label map applied) and its folds, restricted to the manifest's ids.
+
+    The folds are checked against the manifest they were made from (:func:`~after.data.folds.check_folds`):
+    the given manifest before the label map (a map legitimately drops rows), or the run directory's copy.
+    """
     work = Path(work_dir)
     label_map = _label_map(cfg.labels, config_path)
     if cfg.manifest:
@@ -69,19 +78,36 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
         folds_path = work / "folds.csv"
     else:
         raise ConfigError("data: give manifest + folds, or corpora as name=root pairs")
+    source = manifest
     manifest, dropped = apply_label_map(manifest, label_map)
     require_labelled(manifest, "an experiment's data.manifest")
     if len(manifest.labels()) < 2:
         raise ConfigError(f"data.labels leaves {len(manifest.labels())} class(es) ({manifest.labels()}): "
                           "a classifier needs at least 2")
-    if not folds_path.is_file() and cfg.corpora:
-        from after.data.splits import split_by_group
-        write_folds(split_by_group(manifest, cfg.split_by, cfg.n_folds, cfg.val_fraction, cfg.split_seed),
-                    folds_path)
+    if cfg.corpora:       # folds of corpora prepared on the fly are made from the label-mapped manifest
+        source = manifest
+        if not folds_path.is_file():
+            from after.data.splits import split_by_group
+            write_folds(split_by_group(manifest, cfg.split_by, cfg.n_folds, cfg.val_fraction, cfg.split_seed),
+                        folds_path)
+    folds = read_folds(folds_path)
+    check_folds(folds, source, by=cfg.split_by, source=folds_path)
     keep = set(manifest.ids)
     folds = [Fold(f.index, *(tuple(i for i in f.ids(s) if i in keep) for s in ("train", "val", "test")))
-             for f in read_folds(folds_path)]
+             for f in folds]
     return manifest, folds
+
+
+def input_files(cfg: DataConfig, config_path: str | Path | None, work_dir: str | Path) -> dict[str, Path]:
+    """The files an experiment's results depend on, for the run directory's fingerprint: the manifest and the
+    folds as given (or the run directory's copies for corpora prepared on the fly), and a label-map file."""
+    if cfg.manifest:
+        files = {"manifest": resolve_path(cfg.manifest, config_path), "folds": resolve_path(cfg.folds, config_path)}
+    else:
+        files = {"manifest": Path(work_dir) / "manifest.csv", "folds": Path(work_dir) / "folds.csv"}
+    if isinstance(cfg.labels, str) and cfg.labels not in ("keep", "4class"):
+        files["labels"] = resolve_path(cfg.labels, config_path)
+    return files
 
 
 def _prepared(cfg: DataConfig, config_path, work: Path) -> Manifest:

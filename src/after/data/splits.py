@@ -30,7 +30,8 @@ def groups_of(manifest: Manifest, by: GroupBy) -> list[str]:
     missing = [u.id for u, g in zip(manifest, groups) if not g]
     if missing:
         raise ValueError(f"{len(missing)} utterance(s) have no {by} (e.g. {missing[0]}); "
-                         f"split --by speaker, or prepare a corpus that records {by}s")
+                         f"keep speakers apart instead (split --by speaker; data.split_by: speaker in an experiment), "
+                         f"or prepare a corpus that records {by}s")
     return groups
 
 
@@ -61,7 +62,8 @@ def pick_validation_groups(train_groups: Sequence[str], sizes: Counter, val_frac
         return []
     if len(train_groups) < 2:
         raise ValueError(f"only {len(train_groups)} training group(s) left in a fold: cannot hold out a "
-                         "validation group; use fewer folds or --val-fraction 0")
+                         "validation group; use fewer folds or a validation fraction of 0 "
+                         "(split --val-fraction 0, or data.val_fraction: 0)")
     target = val_fraction * sum(sizes[g] for g in train_groups)
     names = sorted(train_groups)
     chosen: list[str] = []
@@ -93,8 +95,12 @@ def split_by_group(manifest: Manifest, by: GroupBy = "speaker", n_folds: int = 5
     if n_folds < 2:
         raise ValueError(f"--folds must be at least 2, got {n_folds}")
     if n_folds > len(sizes):
+        if len(sizes) < 2:
+            raise ValueError(f"cannot make {by}-independent folds from {len(sizes)} {by}: they need at least "
+                             f"2 {by}s")
         raise ValueError(f"cannot make {n_folds} {by}-independent folds from {len(sizes)} {by}(s); "
-                         f"use --folds {len(sizes)} or fewer ({len(sizes)} = leave-one-{by}-out)")
+                         f"use --folds {len(sizes)} or fewer ({len(sizes)} = leave-one-{by}-out; "
+                         "data.n_folds in an experiment config)")
     rng = np.random.default_rng(seed)
     test_groups = assign_test_groups(sizes, n_folds, rng)
     folds = []

@@ -1,8 +1,8 @@
 """``after al``: Algorithm 1 on one fold of a manifest, from a config file, resumable in its run directory.
 
-Run directory::
+Run directory (locked while a run uses it; see :class:`~after.experiments.rundir.RunDirectory`)::
 
-    config.yaml        the resolved config
+    config.yaml        the resolved config; fingerprint.json: the config and the inputs' content
     manifest.csv       (corpora prepared on the fly) folds.csv
     pool.json          every label the oracle gave, with its round
     selection_<r>.json the ids chosen in round r, written before the oracle is asked
@@ -24,13 +24,16 @@ from after.al.coldstart import COLD_STARTS
 from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData
 from after.al.oracles import FileOracle, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
-from after.al.records import summarize_rounds
+from after.al.records import RoundLog, summarize_rounds
 from after.al.strategies import STRATEGIES
-from after.config import ConfigError, load_config, resolve_path, save_config
+from after.atomic import atomic_write_text
+from after.config import ConfigError, config_to_dict, load_config, require, resolve_path
 from after.data.annotations import evaluator_votes
 from after.data.folds import Fold
 from after.data.manifest import Manifest
-from after.data.sources import DataConfig, load_dataset, resolved
+from after.data.sources import DataConfig, input_files, load_dataset, resolved
+from after.errors import StateFileError
+from after.experiments.rundir import RunDirectory
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,10 @@ class LearnerConfig:
     cache_dir: str = ""                 # embedding cache; default $AFTER_CACHE or ~/.cache/after
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        require(self.n_annotators >= 0, "n_annotators", self.n_annotators, "must be >= 0 (0: from the data)")
+        require(self.init_layer >= 0, "init_layer", self.init_layer, "must be >= 0")
+
 
 @dataclass(frozen=True)
 class ALConfig(LoopConfig):
@@ -64,6 +71,11 @@ class ALConfig(LoopConfig):
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.max_pool >= 0, "max_pool", self.max_pool, "must be >= 0 (0: the whole pool)")
+        require(bool(self.labels_file.strip()), "labels_file", self.labels_file, "must name a file")
+
 
 def loop_config(cfg: ALConfig) -> LoopConfig:
     return LoopConfig(**{f: getattr(cfg, f) for f in LoopConfig.__dataclass_fields__})
@@ -73,9 +85,41 @@ def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir:
     if cfg.oracle == "simulated":
         return SimulatedOracle({i: manifest.by_id(i).emotion for i in pool_ids})
     if cfg.oracle == "file":
-        return FileOracle(run_dir / cfg.labels_file, {i: manifest.by_id(i).path for i in pool_ids},
+        return FileOracle(labels_path(cfg, run_dir), {i: manifest.by_id(i).path for i in pool_ids},
                           allowed_labels=manifest.labels())
     return MultiAnnotatorOracle({i: evaluator_votes(manifest.by_id(i), manifest.labels()) for i in pool_ids})
+
+
+def labels_path(cfg: ALConfig, run_dir: Path) -> Path:
+    """``labels_file`` resolved against the run directory; it must stay inside it (the labels belong to the run)."""
+    path = (run_dir / cfg.labels_file).resolve()
+    if not path.is_relative_to(run_dir.resolve()):
+        raise ConfigError(f"labels_file: {cfg.labels_file!r} is outside the run directory {run_dir}; the people's "
+                          "labels belong to the run: give a file name inside it, such as to_label.csv")
+    return path
+
+
+def _open_pool(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run: Path) -> LabelPool:
+    """The label pool of ``run``; its state file missing while rounds are recorded is an error, never an
+    empty pool, and a file oracle's sheet must still hold the labels already used."""
+    finished = RoundLog(run / "rounds.jsonl").records()
+    if finished and not (run / "pool.json").is_file():
+        raise StateFileError(f"{run / 'pool.json'} is missing, but {run / 'rounds.jsonl'} records {len(finished)} "
+                             "finished round(s); pool.json holds every label given so far. Restore it (from a "
+                             "backup), or start a new run directory")
+    oracle = make_oracle(cfg, manifest, pool_ids, run)
+    pool = LabelPool.open(run / "pool.json", pool_ids, oracle)
+    if isinstance(oracle, FileOracle):
+        oracle.check_unchanged({i: (label, pool.round_of(i))
+                                for i, label in zip(pool.labelled_ids(), pool.labels_for(pool.labelled_ids()))})
+    return pool
+
+
+def _has_results(run: Path) -> bool:
+    """Whether ``run`` holds anything a changed config would silently mix with: rounds, selections or labels."""
+    rounds = run / "rounds.jsonl"
+    return (rounds.is_file() and rounds.stat().st_size > 0) or (run / "pool.json").is_file() \
+        or any(run.glob("selection_*.json"))
 
 
 def _column(utt, name: str) -> str:
@@ -142,16 +186,16 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
     cfg = replace(cfg, data=resolved(cfg.data, config_path),
                   learner=replace(cfg.learner, backbone=str(local.resolve())) if local.exists() else cfg.learner)
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    saved = run / "config.yaml"
-    if saved.is_file() and (run / "rounds.jsonl").is_file():
-        previous = load_config(ALConfig, saved)
-        if previous != cfg:
-            raise ConfigError(f"{run} holds a run with another config ({saved}); resume it with the same config "
-                              "or choose a new run directory")
-    save_config(cfg, saved)
+    with RunDirectory(run_dir) as rundir:       # locked for the whole run: a second process is refused
+        return _run_locked(cfg, config_path, rundir, progress)
+
+
+def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> dict:
+    run = rundir.path
+    labels_path(cfg, run)
     manifest, folds = load_dataset(cfg.data, config_path, run)
+    rundir.bind(config_to_dict(cfg), input_files(cfg.data, config_path, run), has_results=_has_results(run),
+                volatile=("learner.cache_dir",))
     by_index = {f.index: f for f in folds}
     if cfg.fold not in by_index:
         raise ConfigError(f"fold {cfg.fold} does not exist; the folds are {sorted(by_index)}")
@@ -163,17 +207,17 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     # annotator heads: as many as the most evaluators any pool clip has (known before any label is read)
     n_annotators = max(len(evaluator_votes(manifest.by_id(i), classes)) for i in pool_ids) \
         if cfg.learner.kind == "annotator_heads" else 1
+    pool = _open_pool(cfg, manifest, pool_ids, run)        # before any audio is embedded
     learner, feats = build_learner(cfg.learner, paths, len(classes), cfg.seed,
                                    progress=(lambda d, n: progress("embeddings", d, n)) if progress else None,
                                    n_annotators=n_annotators)
     data = loop_data(cfg, manifest, pool_ids, fold, feats)
-    pool = LabelPool.open(run / "pool.json", pool_ids, make_oracle(cfg, manifest, pool_ids, run))
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
     records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
     summary = summarize_rounds(records)
     summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone})
-    (run / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
     from after.reports.learning_curve import plot_learning_curves
     plot_learning_curves({f"{cfg.init}+{cfg.strategy}": records}, run / "learning_curve.png")
     return summary

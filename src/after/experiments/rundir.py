@@ -22,7 +22,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -105,9 +105,21 @@ class RunDirectory:
             self._lock_fh = None
 
     # -- fingerprint ----------------------------------------------------------------------------------------
-    def fingerprint(self, config: Mapping[str, Any], inputs: Mapping[str, str | Path]) -> dict:
-        return {"config": json.loads(json.dumps(config, default=str)),
-                "inputs": {name: file_sha256(p) for name, p in sorted(inputs.items())}}
+    def fingerprint(self, config: Mapping[str, Any], inputs: Mapping[str, str | Path],
+                    volatile: Sequence[str] = ()) -> dict:
+        """The config (less the dotted ``volatile`` keys, such as a cache location) and the inputs' sha256."""
+        plain = json.loads(json.dumps(config, default=str))
+        for dotted in volatile:
+            *parents, last = dotted.split(".")
+            node = plain
+            for p in parents:
+                node = node.get(p, {}) if isinstance(node, dict) else {}
+            if isinstance(node, dict):
+                node.pop(last, None)
+        missing = [f"{name} ({p})" for name, p in sorted(inputs.items()) if not Path(p).is_file()]
+        if missing:
+            raise RunDirectoryError(f"input file(s) not found: {', '.join(missing)}")
+        return {"config": plain, "inputs": {name: file_sha256(p) for name, p in sorted(inputs.items())}}
 
     def saved_fingerprint(self) -> dict | None:
         path = self.path / FINGERPRINT_NAME
@@ -122,15 +134,20 @@ class RunDirectory:
             raise StateFileError(f"{path} is not a run fingerprint; restore it or start a new run directory")
         return saved
 
-    def bind(self, config: Mapping[str, Any], inputs: Mapping[str, str | Path], *, has_results: bool) -> dict:
+    def bind(self, config: Mapping[str, Any], inputs: Mapping[str, str | Path], *, has_results: bool,
+             volatile: Sequence[str] = ()) -> dict:
         """Check ``config`` + the content of ``inputs`` against the saved fingerprint, then save both.
 
         ``has_results``: whether the directory already holds results of a run (then any difference is an
-        error); without results, a new fingerprint replaces the old one.
+        error); without results, a new fingerprint replaces the old one. ``volatile``: dotted config keys
+        the results do not depend on (a cache folder); they are saved in config.yaml but not compared.
         """
         self._require_lock()
-        new = self.fingerprint(config, inputs)
+        new = self.fingerprint(config, inputs, volatile)
         old = self.saved_fingerprint()
+        if old is None and has_results:
+            log.warning("%s holds results but no %s (written by an older after): its config and inputs cannot be "
+                        "checked; they are recorded now", self.path, FINGERPRINT_NAME)
         if old is not None and old != new and has_results:
             changes = config_changes(old["config"], new["config"])
             for name in sorted(set(old["inputs"]) | set(new["inputs"])):
@@ -141,7 +158,8 @@ class RunDirectory:
             raise RunDirectoryError(
                 f"{self.path} holds results of another run; changed: {'; '.join(changes)}. Resume it with the "
                 f"same config and input files, or choose a new run directory (-o).")
-        atomic_write_text(self.path / CONFIG_NAME, yaml.safe_dump(new["config"], sort_keys=False))
+        plain = json.loads(json.dumps(config, default=str))
+        atomic_write_text(self.path / CONFIG_NAME, yaml.safe_dump(plain, sort_keys=False))
         atomic_write_text(self.path / FINGERPRINT_NAME, json.dumps(new, indent=1))
         return new
 

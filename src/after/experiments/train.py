@@ -5,8 +5,9 @@ embeddings once and trains only the head per fold; anything else fine-tunes end 
 Read top to bottom: :func:`run_experiment`.
 
 Killed half way, the same command resumes: each finished (fold, seed) is written to
-``folds/fold<k>_seed<s>.json`` (metrics and test probabilities) and is reused, never trained twice; a run
-directory refuses a different config.
+``folds/fold<k>_seed<s>.json`` (metrics and test probabilities) and is reused, never trained twice. The run
+directory is locked for the run (:class:`~after.experiments.rundir.RunDirectory`) and, once it holds fold
+records, refuses another config or a manifest / folds file whose content changed.
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from typing import Callable
 
 import numpy as np
 
-from after.config import ConfigError, config_to_dict, load_config, resolve_path, save_config
+from after.config import config_to_dict, require, resolve_path
 from after.data.manifest import Manifest
-from after.data.sources import DataConfig, load_dataset, resolved
+from after.data.sources import DataConfig, input_files, load_dataset, resolved
+from after.errors import StateFileError
 from after.evaluation.metrics import (confusion_matrix, macro_f1, summarize, unweighted_accuracy,
                                       weighted_accuracy)
+from after.experiments.rundir import RunDirectory
 from after.reports.run_files import plot_confusion, write_json, write_predictions
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 
@@ -47,6 +50,11 @@ class ExperimentConfig:
     device: str = "auto"                     # auto: CUDA when available
     save_checkpoints: bool = True            # fine-tuning: keep each fold's best model on disk
     refit: bool = False                      # frozen path: retrain on train + val for the early-stopped epoch count
+
+    def __post_init__(self) -> None:
+        require(len(self.seeds) >= 1 and all(s >= 0 for s in self.seeds), "seeds", list(self.seeds),
+                "must list at least one seed, each >= 0")
+        require(self.max_folds >= 0, "max_folds", self.max_folds, "must be >= 0 (0: every fold)")
 
 
 def uses_frozen_path(model: ModelConfig) -> bool:
@@ -118,20 +126,38 @@ def _fold_job(cfg: ExperimentConfig, manifest: Manifest, features, y: np.ndarray
             "test_ids": [manifest[i].id for i in te], "proba": proba}
 
 
+def _read_record(path: Path, fold: int, seed: int) -> dict:
+    """A finished (fold, seed) record, or StateFileError naming the file and what to do."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        ok = isinstance(record, dict) and record.get("fold") == fold and record.get("seed") == seed \
+            and all(k in record for k in ("confusion", "test_ids", "proba", "ua"))
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise StateFileError(f"{path}: not a finished record of fold {fold} seed {seed} (damaged or edited). "
+                             "Delete it and run the same command again: that fold is trained again")
+    return record
+
+
 def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str | Path | None = None,
                    progress: Progress | None = None) -> dict:
-    """Cross-validate ``cfg`` and write the run directory; returns the contents of ``metrics.json``."""
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Cross-validate ``cfg`` and write the run directory; returns the contents of ``metrics.json``.
+
+    The directory is locked for the whole run; a second process on it is refused."""
+    with RunDirectory(run_dir) as run:
+        return _run_locked(cfg, run, config_path, progress)
+
+
+def _run_locked(cfg: ExperimentConfig, run: RunDirectory, config_path, progress: Progress | None) -> dict:
+    out = run.path
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cfg = resolve_paths(cfg, config_path)
-    if any((out / "folds").glob("*.json")) and (out / "config.yaml").is_file():
-        if load_config(ExperimentConfig, out / "config.yaml") != cfg:
-            raise ConfigError(f"{out} holds finished folds of another config ({out / 'config.yaml'}); resume it "
-                              "with the same config, or choose a new run directory")
-    save_config(cfg, out / "config.yaml")
     manifest, folds = load_dataset(cfg.data, None, out)
+    has_results = any((out / "folds").glob("*.json")) or (out / "metrics.json").is_file()
+    run.bind(config_to_dict(cfg), input_files(cfg.data, None, out), has_results=has_results,
+             volatile=("cache_dir",))
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
     labels = manifest.labels()
     y = np.asarray([labels.index(u.emotion) for u in manifest])
@@ -154,7 +180,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: str | Path, config_path: str 
     for n_done, (fold, seed) in enumerate(jobs):
         path = out / "folds" / f"fold{fold.index}_seed{seed}.json"
         if path.is_file():      # finished before the run was stopped: reuse it, never train it twice
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = _read_record(path, fold.index, seed)
             log.info("fold %d seed %d: finished earlier, reusing %s", fold.index, seed, path)
         else:
             record = _fold_job(cfg, manifest, features, y, labels, fold, seed, out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from after.atomic import atomic_open
+
 
 def plot_learning_curves(curves: Mapping[str, Sequence[Mapping]], path: str | Path,
                          metric: str = "test_ua", title: str = "") -> Path:
@@ -24,7 +26,9 @@ def plot_learning_curves(curves: Mapping[str, Sequence[Mapping]], path: str | Pa
         ax.set_title(title)
     fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    try:
+        with atomic_open(out, "wb") as fh:
+            fig.savefig(fh, format="png")
+    finally:
+        plt.close(fig)
     return out

@@ -3,21 +3,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from after.atomic import atomic_open, atomic_write_text
+
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Atomic, indented JSON (numpy scalars and arrays converted)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable))
 
 
 def _jsonable(x):
@@ -31,8 +27,7 @@ def _jsonable(x):
 def write_predictions(rows: Iterable[dict], labels: Sequence[str], path: str | Path) -> Path:
     """CSV ``id,fold,seed,true,pred,p_<label>...``; ``rows`` carry ``id fold seed true pred proba``."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "fold", "seed", "true", "pred", *(f"p_{c}" for c in labels)])
         for r in rows:
@@ -63,7 +58,9 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: str | Path, titl
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_open(out, "wb") as fh:
+            fig.savefig(fh, dpi=120, format="png")
+    finally:
+        plt.close(fig)
     return out

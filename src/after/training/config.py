@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from after.config import require
+
 FREEZE_POLICIES = ("none", "feature_encoder", "first_n", "encoder")
 
 
@@ -25,6 +27,16 @@ class HeadConfig:
     class_weights: bool = False  # inverse-frequency class weights in the loss
     input_noise: float = 0.0    # frozen path: std of Gaussian noise added to the standardised features in training
 
+    def __post_init__(self) -> None:
+        require(self.hidden_dim >= 0, "hidden_dim", self.hidden_dim, "must be >= 0 (0: a linear head)")
+        require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
+        require(self.lr > 0, "lr", self.lr, "must be > 0")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0")
+        require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be >= 1")
+        require(self.patience >= 0, "patience", self.patience, "must be >= 0")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
+        require(self.input_noise >= 0, "input_noise", self.input_noise, "must be >= 0")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -37,6 +49,9 @@ class ModelConfig:
     # LayerNorm (no affine) on every hidden state before the layer mix: layers differ in scale by 10x or
     # more, and without it the mix is dominated by the loudest layer (the frozen head standardises too)
     normalize_layers: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.freeze_first_n >= 0, "freeze_first_n", self.freeze_first_n, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -55,3 +70,11 @@ class TrainConfig:
     class_weights: bool = False
     embed_batch_seconds: float = 120.0  # inference batches (prediction, frozen embeddings)
     cache_frozen_prefix: bool = True    # freeze=first_n (Whisper): run the frozen bottom once per clip, not per step
+
+    def __post_init__(self) -> None:
+        for key in ("lr", "head_lr", "batch_seconds", "max_clip_s", "embed_batch_seconds"):
+            require(getattr(self, key) > 0, key, getattr(self, key), "must be > 0")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0")
+        require(self.max_epochs >= 1, "max_epochs", self.max_epochs, "must be >= 1")
+        require(self.patience >= 0, "patience", self.patience, "must be >= 0")
+        require(self.grad_accum >= 1, "grad_accum", self.grad_accum, "must be >= 1")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from after.atomic import atomic_open
+from after.errors import StateFileError
 from after.training.config import HeadConfig
 from after.training.heads import LayerMix, MLPHead, badge_gradients
 from after.training.losses import as_soft_labels, inverse_frequency_weights, soft_cross_entropy
@@ -99,9 +100,8 @@ def save_learner_state(path, state: dict, n_fits: int) -> None:
     """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "state.pt.tmp"
-    torch.save({"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}, tmp)
-    os.replace(tmp, folder / "state.pt")
+    with atomic_open(folder / "state.pt", "wb") as fh:
+        torch.save({"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}, fh)
 
 
 def load_learner_state(path) -> tuple[dict, int]:
@@ -109,8 +109,14 @@ def load_learner_state(path) -> tuple[dict, int]:
     if not file.is_file():
         raise FileNotFoundError(f"{file}: learner state not found; the run directory is incomplete "
                                 "(start a new run directory, or delete rounds.jsonl lines after the last saved round)")
-    saved = torch.load(file, map_location="cpu", weights_only=True)
-    return saved["state"], int(saved["n_fits"])
+    try:
+        saved = torch.load(file, map_location="cpu", weights_only=True)
+        return saved["state"], int(saved["n_fits"])
+    except Exception as exc:   # torch raises RuntimeError, pickle errors, EOFError... for a damaged file
+        raise StateFileError(
+            f"{file}: the learner state does not load ({exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0][:120]}). "
+            "Remove the last line of rounds.jsonl and run the same command again to redo that round "
+            "(the previous round's state is kept), or start a new run directory") from None
 
 
 class EmbeddingLearner:
