@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from after.config import ConfigError
 from after.results.store import CellResult, ResultsStore
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ def run_cell(spec: dict, run_dir: str) -> dict:
     from after.config import config_to_dict, load_config
     from after.experiments.active import ALConfig, run_active_learning
 
+    missing = [k for k in SPEC_KEYS if k not in spec]
+    if missing:
+        raise ConfigError(f"cell spec lacks {missing}; build specs with after.experiments.grid.plan_cells")
     store = ResultsStore(spec["db_url"])
     cell = Path(run_dir) / "cells" / cell_dir_name(spec["cell_key"])
     started = time.time()
