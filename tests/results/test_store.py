@@ -82,3 +82,15 @@ def test_two_processes_writing_at_once_both_land(tmp_path):
     assert sum(r["method"] == "A" for r in rows) == n and sum(r["method"] == "B" for r in rows) == n
     with sqlite3.connect(tmp_path / "results.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0] == 2 * n * 5 + n * 2
+
+
+def test_a_reader_is_not_blocked_by_an_open_write(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write_cell(make_cell("r", "FT+Random", 0.2, 1, 0, ua=0.5))
+    writer = sqlite3.connect(tmp_path / "results.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")                     # another process holds the write lock
+    writer.execute("UPDATE cells SET test_ua = 0.9")
+    reader = ResultsStore(tmp_path, busy_timeout_s=0.1, retries=0)
+    assert [c["test_ua"] for c in reader.cells("r")] == [0.5]   # the last committed state, at once
+    writer.execute("ROLLBACK")
+    writer.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "results.sqlite"
 STATUSES = ("running", "done", "failed")
+_READ_ONLY = "after_read_only"
 
 
 class ResultsError(AfterError):
@@ -105,7 +106,8 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the lock up front; readers start a plain snapshot, which WAL never blocks
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 class ResultsStore:
@@ -126,14 +128,23 @@ class ResultsStore:
     # -- writing ------------------------------------------------------------------------------------------
 
     def _create(self) -> None:
-        with self.engine.begin() as conn:
-            metadata.create_all(conn)
-            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-            if row is None:
-                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise ResultsError(f"{self.url}: results schema version {row[0]}, this after writes "
-                                   f"{SCHEMA_VERSION}; use a new run directory or database")
+        with self._read() as conn:     # an existing database is only read: opening it takes no write lock
+            version = self._version(conn) if inspect(conn).has_table(meta.name) else None
+        if version is None:
+            with self.engine.begin() as conn:
+                metadata.create_all(conn)
+                version = self._version(conn)
+                if version is None:
+                    conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    version = SCHEMA_VERSION
+        if version != SCHEMA_VERSION:
+            raise ResultsError(f"{self.url}: results schema version {version}, this after writes "
+                               f"{SCHEMA_VERSION}; use a new run directory or database")
+
+    @staticmethod
+    def _version(conn) -> int | None:
+        row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        return None if row is None else int(row[0])
 
     def _retry(self, fn, *args):
         for attempt in range(self.retries + 1):
@@ -188,13 +199,17 @@ class ResultsStore:
 
     # -- reading ------------------------------------------------------------------------------------------
 
+    def _read(self):
+        """A connection for reading (a deferred transaction: it waits for no writer)."""
+        return self.engine.connect().execution_options(**{_READ_ONLY: True})
+
     def runs(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [row[0] for row in conn.execute(select(cells.c.run).distinct().order_by(cells.c.run))]
 
     def status(self, run: str, cell_key: str) -> str | None:
         """The stored status of a cell, or None when it was never written."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(cells.c.status).where(cells.c.run == run,
                                                             cells.c.cell_key == cell_key)).first()
         return None if row is None else row[0]
@@ -206,11 +221,11 @@ class ResultsStore:
             q = q.where(cells.c.run == run)
         if status is not None:
             q = q.where(cells.c.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_decode_cell(dict(row._mapping)) for row in conn.execute(q)]
 
     def rounds(self, cell_id: int) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(rounds).where(rounds.c.cell_id == cell_id).order_by(rounds.c.round))
             out = []
             for row in rows:
@@ -222,7 +237,7 @@ class ResultsStore:
 
     def artifacts(self, cell_id: int) -> dict[str, dict]:
         """``{name: {"path": str | None, "value": decoded JSON | None}}``."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(artifacts).where(artifacts.c.cell_id == cell_id))
             return {row.name: {"path": row.path,
                                "value": json.loads(row.value_json) if row.value_json is not None else None}
