@@ -86,3 +86,27 @@ def test_kill_the_grid_half_way_then_rerun(tmp_path):
         n_rounds = conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
     assert n_rounds == sum(len(ResultsStore(run).rounds(c["id"])) for c in after) == 8 * 3
     assert table(run) == table(tmp_path / "reference")        # nothing lost, same numbers as uninterrupted
+
+
+def test_a_tapt_method_is_one_table_entry_and_its_encoder_is_made_once_per_fold(tmp_path, monkeypatch):
+    from after.experiments import methods
+    from after.experiments.grid import TaptEncoder
+
+    monkeypatch.setitem(methods.METHODS, "TAPT+FT+Random", methods.Method("random", tapt=True))
+    grid = write_grid(tmp_path, methods=["FT+Random", "TAPT+FT+Random"], label_ratios=[0.3])
+    with pytest.raises(ConfigError, match="needs a TAPT encoder per fold"):
+        run_grid(grid, [], tmp_path / "no_tapt")
+    calls = []
+
+    def tapt_stage(fold: int, folder: Path) -> TaptEncoder:
+        # plumbing only: the "adapted" encoder here is the log-mel front end the other cells use
+        calls.append((fold, folder.name))
+        return TaptEncoder("logmel", 12.5)
+
+    out = run_grid(grid, [], tmp_path / "run", tapt_stage=tapt_stage, report=False)
+    assert out["ran"] == 4 and not out["failed"] and calls == [(1, "fold1"), (2, "fold2")]
+    rows = {c["cell_key"]: c for c in ResultsStore(tmp_path / "run").cells()}
+    tapt = [c for c in rows.values() if c["tapt"]]
+    assert len(tapt) == 2 and all(c["seconds"]["tapt"] == 12.5 and c["config"]["learner"]["backbone"] == "logmel"
+                                  for c in tapt)
+    assert all("tapt" not in c["seconds"] for c in rows.values() if not c["tapt"])

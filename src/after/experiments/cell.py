@@ -18,6 +18,7 @@ from after.results.store import CellResult, ResultsStore
 
 log = logging.getLogger(__name__)
 
+# optional: "stage_seconds" ({stage: seconds} spent for the cell before it ran, e.g. its fold's TAPT)
 SPEC_KEYS = ("run", "cell_key", "method", "strategy", "init", "tapt", "baseline", "label_ratio", "fold",
              "seed", "al_config", "overrides", "db_url")
 
@@ -103,7 +104,8 @@ def run_cell(spec: dict, run_dir: str) -> dict:
         np.save(emb_path, np.asarray(final["pool_embeddings"], dtype=np.float32))
         result = _result(
             spec, status="done", config=config_to_dict(load_config(ALConfig, cell / "config.yaml")),
-            device=final["device"], cell_dir=str(cell), seconds=_stage_seconds(records, t1 - t0, wall_final),
+            device=final["device"], cell_dir=str(cell),
+            seconds={**spec.get("stage_seconds", {}), **_stage_seconds(records, t1 - t0, wall_final)},
             test_ua=summary["test_ua"], test_wa=summary["test_wa"], test_f1=summary["test_f1"],
             aulc=summary["aulc"], n_labelled=summary["n_labelled"], n_val_labels=final["n_val"],
             pool_size=len(final["pool_ids"]), classes=final["classes"], confusion=final["confusion"],

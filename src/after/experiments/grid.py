@@ -44,6 +44,21 @@ class GridConfig:
     reference: str = "FT+Random"        # the report's time saved is against this method at 100 %
 
 
+@dataclass(frozen=True)
+class TaptEncoder:
+    """What a TAPT stage hands the grid for one fold: the encoder the fold's TAPT cells fine-tune (a
+    ``learner.backbone`` value: a local folder) and the seconds its pre-training took (counted in each
+    cell's wall time, as the paper counts TAPT in AFTER's time)."""
+
+    backbone: str
+    seconds: float
+
+
+# (fold, folder for its encoder) -> the fold's encoder. Called once per fold, before any cell of it runs;
+# it must be resumable: called again for a finished fold it returns the same encoder and its seconds.
+TaptStage = Callable[[int, Path], TaptEncoder]
+
+
 def cell_key(method: str, ratio: float, fold: int, seed: int) -> str:
     return f"{method}/r{ratio:g}/f{fold}/s{seed}"
 
@@ -84,15 +99,19 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
 
 def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
              executor: Executor | None = None, progress: Callable[[int, int], None] | None = None,
-             report: bool = True) -> dict:
-    """Run or resume the grid in ``run_dir``; returns counts, failures, the database URL and the report path."""
+             report: bool = True, tapt_stage: TaptStage | None = None) -> dict:
+    """Run or resume the grid in ``run_dir``; returns counts, failures, the database URL and the report path.
+
+    ``tapt_stage`` adapts the encoder once per fold for the methods with ``tapt=True``; without it those
+    methods are refused.
+    """
     from after.experiments.active import ALConfig
     from after.reports.results_report import ReportOptions, build_report
 
     cfg = load_config(GridConfig, config_path, overrides)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    specs = plan_cells(cfg, config_path, run_dir)
+    specs = plan_cells(cfg, config_path, run_dir, tapt_ready=tapt_stage is not None)
     al_path = specs[0]["al_config"] if specs else None
     base = config_to_dict(load_config(ALConfig, al_path, list(cfg.al_overrides))) if al_path else {}
     url = cfg.database or database_url(run_dir)
@@ -104,6 +123,8 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
                 has_results=bool(store.cells(run)))
         todo = [s for s in specs if store.status(s["run"], s["cell_key"]) != "done"]
         log.info("grid %s: %d cells, %d done, %d to run", run, len(specs), len(specs) - len(todo), len(todo))
+        if tapt_stage is not None:
+            _attach_tapt(todo, tapt_stage, run_dir)
         results = []
         for result in (executor or InProcessExecutor()).map(run_cell, todo, str(run_dir)):
             results.append(result)
@@ -116,3 +137,13 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
             out["report"] = str(build_report(url, run_dir, ReportOptions(run=run, reference=cfg.reference))[0])
         store.dispose()
     return out
+
+
+def _attach_tapt(todo: list[dict], tapt_stage: TaptStage, run_dir: Path) -> None:
+    """One TAPT encoder per fold, shared by every TAPT cell of that fold still to run."""
+    for fold in sorted({s["fold"] for s in todo if s["tapt"]}):
+        encoder = tapt_stage(fold, run_dir / "tapt" / f"fold{fold}")
+        for spec in todo:
+            if spec["tapt"] and spec["fold"] == fold:
+                spec["overrides"] = spec["overrides"] + [f"learner.backbone={encoder.backbone}"]
+                spec["stage_seconds"] = {"tapt": float(encoder.seconds)}
