@@ -70,9 +70,9 @@ def _score_section(cells, methods, ratios) -> Section:
               f"{'/'.join(map(str, n))} (fold, seed) cells. {MARK}: the method beats the best baseline at "
               f"that label ratio with p < {T.ALPHA} in a {T.TEST_NAME}. Baselines: "
               f"{', '.join(m for m in methods if any(c['baseline'] for c in cells if c['method'] == m))}."],
-        tables=[Table(header, rows),
-                Table(["method", "best baseline", "ratio", "metric", "pairs", "t", "p", f"p < {T.ALPHA}"],
-                      test_rows, caption="Every test run (nan: fewer than 2 pairs or no spread)")])
+        tables=[Table(header, rows)] + ([Table(
+            ["method", "best baseline", "ratio", "metric", "pairs", "t", "p", f"p < {T.ALPHA}"], test_rows,
+            caption="Every test run (nan: fewer than 2 pairs or no spread)")] if test_rows else []))
 
 
 def _time_section(cells, methods, ratios, reference, out: Path) -> Section:
