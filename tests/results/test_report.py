@@ -79,6 +79,7 @@ def test_time_saved_labels_and_figures(filled):
     # AFTER at 20 %: 0.5 * 600 * 0.2 = 60 s against FT+Random at 100 %: 600 s -> 90 % saved
     assert "1.00 ± 0.00 (+90 %)" in md and "10.00 ± 0.00 (+0 %)" in md
     assert "30 (val 10)" in md and "50 (val 10)" in md    # 100 * ratio training labels + 10 validation
+    assert "| method | select | train |" in md and "| AFTER | 25 % | 75 % |" in md   # stage shares
     out = filled / "report"
     for name in ("ua_vs_ratio.png", "time_vs_ratio.png", "tsne_selection.png", "confusion_AFTER.png",
                  "confusion_FT_Random.png"):

@@ -81,15 +81,13 @@ def _time_section(cells, methods, ratios, reference, out: Path) -> Section:
     rows = [[f"{100 * r:g} %"] + [("" if (m, r) not in times else f"{times[(m, r)].mean / 60:.2f} ± "
                                    f"{times[(m, r)].std / 60:.2f}" + ("" if (m, r) not in saved else
                                    f" ({100 * saved[(m, r)]:+.0f} %)")) for m in methods] for r in ratios]
-    stage_rows = []
-    for m in methods:
-        stages: dict[str, list[float]] = {}
-        for c in cells:
-            if c["method"] == m:
-                for k, v in c["seconds"].items():
-                    stages.setdefault(k, []).append(v)
-        total = sum(np.sum(v) for v in stages.values()) or 1.0
-        stage_rows.append([m] + [f"{k} {100 * np.sum(v) / total:.0f} %" for k, v in stages.items()])
+    stages: dict[str, dict[str, float]] = {m: {} for m in methods}
+    for c in cells:
+        for k, v in c["seconds"].items():
+            stages[c["method"]][k] = stages[c["method"]].get(k, 0.0) + v
+    names = list(dict.fromkeys(k for per in stages.values() for k in per))
+    stage_rows = [[m] + [f"{100 * stages[m].get(k, 0.0) / (sum(stages[m].values()) or 1.0):.0f} %" for k in names]
+                  for m in methods]
     note = (f"In brackets: time saved against {reference} on 100 % of the pool "
             f"({ref_s / 60:.2f} min mean)." if ref_s else
             f"No {reference} cell at 100 % labels is stored, so the time saved cannot be given.")
@@ -97,15 +95,16 @@ def _time_section(cells, methods, ratios, reference, out: Path) -> Section:
     return Section("Wall time (paper Table 2 and Figure 5)",
                    text=["Wall-clock minutes per cell (every stage the cell ran), mean ± std. " + note],
                    tables=[Table(["label ratio"] + list(methods), rows),
-                           Table(["method", "share of each stage in its total time, all cells"], stage_rows)],
+                           Table(["method"] + names, stage_rows,
+                                 caption="Share of each stage in the method's total time, all cells")],
                    images=[Image(img.name, "Wall time per cell against the label ratio")])
 
 
 def _labels_section(cells, methods, ratios) -> Section:
     spent = T.labels_spent(cells)
-    val = {(c["method"], float(c["label_ratio"])): c["n_val_labels"] for c in cells}
+    val = T.metric_stats(cells, "n_val_labels")
     rows = [[f"{100 * r:g} %"] + [("" if (m, r) not in spent else
-                                   f"{spent[(m, r)].mean:.0f} (val {val[(m, r)]})") for m in methods]
+                                   f"{spent[(m, r)].mean:.0f} (val {val[(m, r)].mean:.0f})") for m in methods]
             for r in ratios]
     return Section("Labels spent", text=["Labels bought per cell: the training labels the active-learning "
                                          "rounds asked for plus the validation clips (labelled too), mean over "
