@@ -1,0 +1,149 @@
+"""``after run``: the grid methods x label ratios x folds x seeds, each cell an active-learning run.
+
+Run directory::
+
+    config.yaml, fingerprint.json   the grid config and what the results depend on (RunDirectory)
+    results.sqlite                  one row per cell and per round (or the database named in the config)
+    cells/<cell>/                   each cell's own `after al` run directory (resumable)
+    report.html, report.md, *.png   the report, rebuilt from the database after every grid run
+
+A cell whose database row says ``done`` is skipped; a ``running`` one (the grid was killed) resumes from
+its directory; a ``failed`` one is tried again. So rerunning the same command finishes a killed grid
+without recomputing finished cells, and the database holds every cell once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from after.config import ConfigError, config_to_dict, load_config, resolve_path
+from after.experiments.cell import run_cell
+from after.experiments.executors import Executor, InProcessExecutor
+from after.experiments.methods import resolve_method
+from after.experiments.rundir import RunDirectory
+from after.results.store import ResultsStore, database_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The grid. ``al_config`` is an ``after al`` config (data, learner, rounds); each cell overrides its
+    strategy, init, budget, fold and seed."""
+
+    al_config: str = ""                 # path, relative to this file
+    al_overrides: tuple[str, ...] = ()  # --set style key=value pairs applied to every cell
+    methods: tuple[str, ...] = ("FT+Random", "FT+Entropy")   # keys of METHODS or FT+<strategy>[@<init>]
+    label_ratios: tuple[float, ...] = (0.1, 0.2, 0.4, 0.6, 0.8, 1.0)   # labelled share each cell ends at
+    folds: tuple[int, ...] = (1,)
+    seeds: tuple[int, ...] = (0,)
+    run_name: str = ""                  # the run's name in the database; default: the run directory's name
+    database: str = ""                  # SQLAlchemy URL; default: sqlite:///RUN_DIR/results.sqlite
+    reference: str = "FT+Random"        # the report's time saved is against this method at 100 %
+
+
+@dataclass(frozen=True)
+class TaptEncoder:
+    """What a TAPT stage hands the grid for one fold: the encoder the fold's TAPT cells fine-tune (a
+    ``learner.backbone`` value: a local folder) and the seconds its pre-training took (counted in each
+    cell's wall time, as the paper counts TAPT in AFTER's time)."""
+
+    backbone: str
+    seconds: float
+
+
+# (fold, folder for its encoder) -> the fold's encoder. Called once per fold, before any cell of it runs;
+# it must be resumable: called again for a finished fold it returns the same encoder and its seconds.
+TaptStage = Callable[[int, Path], TaptEncoder]
+
+
+def cell_key(method: str, ratio: float, fold: int, seed: int) -> str:
+    return f"{method}/r{ratio:g}/f{fold}/s{seed}"
+
+
+def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
+               tapt_ready: bool = False) -> list[dict]:
+    """Every cell's spec (plain dicts, see :data:`after.experiments.cell.SPEC_KEYS`), in grid order."""
+    from after.experiments.active import ALConfig
+
+    if not cfg.al_config:
+        raise ConfigError("al_config: name the `after al` config the cells run (data, learner, rounds)")
+    al_path = resolve_path(cfg.al_config, config_path).resolve()
+    base = load_config(ALConfig, al_path, list(cfg.al_overrides))
+    if base.oracle != "simulated":
+        raise ConfigError(f"{al_path}: a grid needs oracle=simulated (labels from the manifest), not {base.oracle}")
+    bad = [r for r in cfg.label_ratios if not base.init_fraction < r <= 1.0]
+    if bad:
+        raise ConfigError(f"label_ratios {bad}: each must lie in ({base.init_fraction}, 1] (above the cold start)")
+    run = cfg.run_name or run_dir.resolve().name
+    url = cfg.database or database_url(run_dir)
+    specs = []
+    for name in cfg.methods:
+        m = resolve_method(name)
+        if m.tapt and not tapt_ready:
+            raise ConfigError(f"method {name!r} needs a TAPT encoder per fold; this grid has no TAPT stage")
+        for ratio in cfg.label_ratios:
+            for fold in cfg.folds:
+                for seed in cfg.seeds:
+                    cell = [f"strategy={m.strategy}", f"init={m.init}",
+                            f"budget={round(ratio - base.init_fraction, 10)}", f"fold={fold}", f"seed={seed}"]
+                    specs.append({"run": run, "cell_key": cell_key(name, ratio, fold, seed), "method": name,
+                                  "strategy": m.strategy, "init": m.init, "tapt": m.tapt, "baseline": m.baseline,
+                                  "label_ratio": float(ratio), "fold": int(fold), "seed": int(seed),
+                                  "al_config": str(al_path), "overrides": list(cfg.al_overrides) + cell,
+                                  "db_url": url})
+    return specs
+
+
+def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
+             executor: Executor | None = None, progress: Callable[[int, int], None] | None = None,
+             report: bool = True, tapt_stage: TaptStage | None = None) -> dict:
+    """Run or resume the grid in ``run_dir``; returns counts, failures, the database URL and the report path.
+
+    ``tapt_stage`` adapts the encoder once per fold for the methods with ``tapt=True``; without it those
+    methods are refused.
+    """
+    from after.experiments.active import ALConfig
+    from after.reports.results_report import ReportOptions, build_report
+
+    cfg = load_config(GridConfig, config_path, overrides)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    specs = plan_cells(cfg, config_path, run_dir, tapt_ready=tapt_stage is not None)
+    al_path = specs[0]["al_config"] if specs else None
+    base = config_to_dict(load_config(ALConfig, al_path, list(cfg.al_overrides))) if al_path else {}
+    url = cfg.database or database_url(run_dir)
+    with RunDirectory(run_dir) as rd:
+        store = ResultsStore(url)
+        run = specs[0]["run"] if specs else (cfg.run_name or run_dir.resolve().name)
+        # only what a cell's result depends on: adding methods, ratios, folds or seeds extends the grid
+        rd.bind({"run": run, "database": url, "al": base}, {"al_config": al_path} if al_path else {},
+                has_results=bool(store.cells(run)))
+        todo = [s for s in specs if store.status(s["run"], s["cell_key"]) != "done"]
+        log.info("grid %s: %d cells, %d done, %d to run", run, len(specs), len(specs) - len(todo), len(todo))
+        if tapt_stage is not None:
+            _attach_tapt(todo, tapt_stage, run_dir)
+        results = []
+        for result in (executor or InProcessExecutor()).map(run_cell, todo, str(run_dir)):
+            results.append(result)
+            log.info("cell %s: %s", result["cell_key"], result["status"])
+            if progress:
+                progress(len(specs) - len(todo) + len(results), len(specs))
+        out = {"run": run, "database": url, "cells": len(specs), "skipped": len(specs) - len(todo),
+               "ran": len(results), "failed": [r for r in results if r["status"] == "failed"], "report": None}
+        if report and store.cells(run):
+            out["report"] = str(build_report(url, run_dir, ReportOptions(run=run, reference=cfg.reference))[0])
+        store.dispose()
+    return out
+
+
+def _attach_tapt(todo: list[dict], tapt_stage: TaptStage, run_dir: Path) -> None:
+    """One TAPT encoder per fold, shared by every TAPT cell of that fold still to run."""
+    for fold in sorted({s["fold"] for s in todo if s["tapt"]}):
+        encoder = tapt_stage(fold, run_dir / "tapt" / f"fold{fold}")
+        for spec in todo:
+            if spec["tapt"] and spec["fold"] == fold:
+                spec["overrides"] = spec["overrides"] + [f"learner.backbone={encoder.backbone}"]
+                spec["stage_seconds"] = {"tapt": float(encoder.seconds)}
