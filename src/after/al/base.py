@@ -71,6 +71,10 @@ class PoolView:
                 if dev.size and dev.max() > PROB_ATOL:
                     raise ValueError(f"PoolView.{name}: probabilities along axis {sum_axis} must sum to 1 "
                                      f"(largest deviation {dev.max():.3g}); pass softmax outputs, not logits")
+                # round-off within the tolerance (-1e-5, sums of 1 +- 1e-5) is clipped and renormalised, so
+                # log-based scores (entropy, BALD, BatchBALD) never see a negative probability
+                arr = np.clip(arr, 0.0, None)
+                arr = arr / arr.sum(axis=sum_axis, keepdims=True)
             object.__setattr__(self, name, arr)
             if name != "labelled_embeddings":
                 rows[name] = arr.shape[0]

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["STRATEGIES", "PoolView", "Selection", "Strategy", "ScoreStrategy", "argmax_random_tie", "bald_scores",
            "seed_from", "Random", "Entropy", "LeastConfidence", "Margin", "BALD", "BatchBALD", "CoreSet", "BADGE",
-           "ALPs", "IndividualEntropy", "GroupEntropy", "VoteVariance", "MixedEntropy", "squared_distances"]
+           "ALPs", "IndividualEntropy", "GroupEntropy", "VoteVariance", "MixedEntropy", "MeanIndividualEntropy",
+           "MeanGroupEntropy", "ProbabilityVariance", "WeightedMix", "squared_distances"]
 
 
 class Random(Strategy):
@@ -187,28 +188,62 @@ class _AnnotatorStrategy(ScoreStrategy):
 
 
 class IndividualEntropy(_AnnotatorStrategy):
-    """Mean entropy of the per-annotator predictions; see :func:`after.al.annotators.individual_entropy`."""
+    """Paper Eq. 12-13: the (clip, annotator) pairs with the highest entropy; a clip's score is its best
+    pair's entropy, and :meth:`annotators` names the annotator to ask (see
+    :func:`after.al.annotators.individual_entropy`)."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.individual_entropy(view.annotator_probs)
 
+    def annotators(self, view: PoolView, indices: np.ndarray) -> np.ndarray:
+        """The annotator of each chosen clip's highest-entropy pair."""
+        return annotators.best_annotator(view.annotator_probs[np.asarray(indices)])
+
 
 class GroupEntropy(_AnnotatorStrategy):
-    """Entropy of the predicted group vote; see :func:`after.al.annotators.group_entropy`."""
+    """Paper Eq. 14: entropy of the softmax of the summed normalised logits."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.group_entropy(view.annotator_probs)
 
 
 class VoteVariance(_AnnotatorStrategy):
-    """Spread of the annotators' predicted votes; see :func:`after.al.annotators.vote_variance`."""
+    """Paper Eq. 15: variance of the heads' (one-hot) votes."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.vote_variance(view.annotator_probs)
 
 
 class MixedEntropy(_AnnotatorStrategy):
-    """Weighted mix of normalised individual and group entropy; see :func:`after.al.annotators.mixed_entropy`."""
+    """The paper's mix: individual (Eq. 13) + group (Eq. 14) entropy."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mixed_entropy(view.annotator_probs)
+
+
+class MeanIndividualEntropy(_AnnotatorStrategy):
+    """ACTOR-style: mean over annotator heads of each head's entropy."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mean_individual_entropy(view.annotator_probs)
+
+
+class MeanGroupEntropy(_AnnotatorStrategy):
+    """ACTOR-style: entropy of the mean of the heads' probabilities."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mean_group_entropy(view.annotator_probs)
+
+
+class ProbabilityVariance(_AnnotatorStrategy):
+    """Sum over classes of the variance across heads of p_a(y | x)."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.probability_variance(view.annotator_probs)
+
+
+class WeightedMix(_AnnotatorStrategy):
+    """Weighted mix of the normalised mean individual and mean group entropy (``weight`` on individual)."""
 
     def __init__(self, weight: float = 0.5):
         if not 0.0 <= weight <= 1.0:
@@ -216,7 +251,7 @@ class MixedEntropy(_AnnotatorStrategy):
         self.weight = weight
 
     def scores(self, view: PoolView) -> np.ndarray:
-        return annotators.mixed_entropy(view.annotator_probs, self.weight)
+        return annotators.weighted_mix(view.annotator_probs, self.weight)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -233,4 +268,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "group_entropy": GroupEntropy,
     "vote_variance": VoteVariance,
     "mix": MixedEntropy,
+    "mean_individual_entropy": MeanIndividualEntropy,
+    "mean_group_entropy": MeanGroupEntropy,
+    "probability_variance": ProbabilityVariance,
+    "weighted_mix": WeightedMix,
 }
