@@ -138,8 +138,10 @@ class BADGE(Strategy):
         return Selection(np.array(chosen), np.array(scores))
 
 
-def nearest_to_centres(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One distinct row of x per centre: the nearest row not already taken by an earlier centre.
+def nearest_to_centres(x: np.ndarray, centres: np.ndarray,
+                       rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One distinct row of x per centre: the nearest row not already taken by an earlier centre; rows at
+    the same distance are chosen between by ``rng`` (row order only without one).
 
     Returns (indices [k], distances [k]). Needs len(x) >= len(centres).
     """
@@ -148,7 +150,7 @@ def nearest_to_centres(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
     idx, dist = [], []
     for c in range(centres.shape[0]):
         row = np.where(taken, np.inf, d[c])
-        i = int(np.argmin(row))
+        i = int(np.argmin(row)) if rng is None else argmax_random_tie(-row, rng)
         taken[i] = True
         idx.append(i)
         dist.append(row[i])
@@ -179,7 +181,7 @@ class ALPs(Strategy):
         norms = np.linalg.norm(s, axis=1, keepdims=True)
         s = s / np.where(norms > 0, norms, 1.0)
         km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(s)
-        idx, dist = nearest_to_centres(s, km.cluster_centers_)
+        idx, dist = nearest_to_centres(s, km.cluster_centers_, rng)
         return top_k_from(idx, -dist, rng)
 
 
