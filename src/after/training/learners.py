@@ -23,7 +23,7 @@ from torch import nn
 
 from after.training.config import HeadConfig
 from after.training.heads import LayerMix, MLPHead, badge_gradients
-from after.training.losses import as_soft_labels, inverse_frequency_weights, soft_cross_entropy
+from after.training.losses import as_soft_labels, check_finite, inverse_frequency_weights, soft_cross_entropy
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +92,26 @@ def few_threads(device: torch.device, n: int = 1):
         torch.set_num_threads(before)
 
 
-def save_learner_state(path, state: dict, n_fits: int) -> None:
+def save_learner_state(path, state: dict, n_fits: int, extra: dict | None = None) -> None:
     """Write a learner's weights and fit counter atomically to ``path/state.pt`` (for resuming AL runs).
 
     The fit counter seeds the next fit, so a resumed run trains exactly as the uninterrupted one would.
+    ``extra``: further tensors saved beside the weights (the feature standardisation statistics).
     """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "state.pt.tmp"
-    torch.save({"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}, tmp)
+    blob = {"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}
+    if extra:
+        blob["extra"] = {k: torch.as_tensor(v).detach().cpu() for k, v in extra.items()}
+    torch.save(blob, tmp)
     os.replace(tmp, folder / "state.pt")
+
+
+def load_learner_extra(path) -> dict:
+    """The ``extra`` tensors saved with a learner's state (empty for states saved without)."""
+    saved = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)
+    return {k: v.numpy() for k, v in saved.get("extra", {}).items()}
 
 
 def load_learner_state(path) -> tuple[dict, int]:
@@ -117,7 +127,10 @@ class EmbeddingLearner:
     """Frozen fast path: only the head trains, on precomputed embeddings ``[N, L, D]`` (or ``[N, D]``).
 
     Features are standardised per layer and dimension with statistics of ``norm_idx`` rows (default: all
-    rows; unsupervised, no labels used). Training is full-batch Adam up to ``cfg.batch_size`` rows.
+    rows; unsupervised, no labels used). Pass the rows the learner may see (the unlabelled pool, or the
+    training rows): with the default, validation and test clips shape the statistics. The statistics
+    (``norm_mean``, ``norm_std``) are saved with the learner's state and checked when it is loaded.
+    Training is full-batch Adam up to ``cfg.batch_size`` rows.
     """
 
     def __init__(self, features: np.ndarray, cfg: HeadConfig, n_classes: int, seed: int = 0,
@@ -130,15 +143,28 @@ class EmbeddingLearner:
         if not np.isfinite(x).all():
             raise ValueError("features contain NaN or infinite values")
         ref = x if norm_idx is None else x[np.asarray(norm_idx)]
-        mean, std = ref.mean(0, keepdims=True), ref.std(0, keepdims=True)
+        mean, std = ref.mean(0, keepdims=True), np.maximum(ref.std(0, keepdims=True), 1e-6)
+        self.norm_mean, self.norm_std = mean, std
         self.device = torch.device(device)
-        self.x = torch.from_numpy((x - mean) / np.maximum(std, 1e-6)).to(self.device)
+        self.x = torch.from_numpy((x - mean) / std).to(self.device)
+        self._build_head(cfg, n_classes, seed)
+
+    @classmethod
+    def sharing_features(cls, other: "EmbeddingLearner", cfg: HeadConfig, n_classes: int, seed: int
+                         ) -> "EmbeddingLearner":
+        """A new head on ``other``'s standardised features (one copy of the pool's features, not one per head)."""
+        new = cls.__new__(cls)
+        new.norm_mean, new.norm_std, new.device, new.x = other.norm_mean, other.norm_std, other.device, other.x
+        new._build_head(cfg, n_classes, seed)
+        return new
+
+    def _build_head(self, cfg: HeadConfig, n_classes: int, seed: int) -> None:
         self.cfg = cfg
         self.n_classes = int(n_classes)
         self.seed = int(seed)
         self._n_fits = 0
         with seeded(self.seed):
-            self.model = EmbeddingHead(x.shape[1], x.shape[2], self.n_classes, cfg).to(self.device)
+            self.model = EmbeddingHead(self.x.shape[1], self.x.shape[2], self.n_classes, cfg).to(self.device)
         self._initial = copy.deepcopy(self.model.state_dict())
 
     def reset(self) -> None:
@@ -146,10 +172,16 @@ class EmbeddingLearner:
         self._n_fits = 0
 
     def save_state(self, path) -> None:
-        save_learner_state(path, self.model.state_dict(), self._n_fits)
+        save_learner_state(path, self.model.state_dict(), self._n_fits,
+                           extra={"norm_mean": self.norm_mean, "norm_std": self.norm_std})
 
     def load_state(self, path) -> None:
         state, self._n_fits = load_learner_state(path)
+        saved = load_learner_extra(path)
+        if "norm_mean" in saved and not (np.allclose(saved["norm_mean"], self.norm_mean, rtol=1e-5, atol=1e-6)
+                                         and np.allclose(saved["norm_std"], self.norm_std, rtol=1e-5, atol=1e-6)):
+            raise ValueError(f"{path}: the learner was saved with other feature statistics than this one "
+                             "computes (the pool or its features changed); start a new run directory")
         self.model.load_state_dict(state)
         self.model.eval()
 
@@ -182,12 +214,14 @@ class EmbeddingLearner:
                 for start in range(0, len(perm), self.cfg.batch_size):
                     pos = perm[start:start + self.cfg.batch_size]
                     loss = self._loss(tr[pos], ytr[pos], w)
+                    check_finite(loss, f"epoch {epoch}, training batch {start // self.cfg.batch_size + 1}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 self.model.eval()
-                with torch.no_grad():
-                    val = float(self._loss(va, yva, w))
+                with torch.no_grad():   # unweighted: class weights describe the training labels only
+                    val = float(self._loss(va, yva, None))
+                check_finite(val, f"epoch {epoch}, validation loss")
                 if val < best - 1e-6:
                     best, best_epoch = val, epoch
                     best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
