@@ -239,7 +239,11 @@ def build_view(strategy: Strategy, learner, data: LoopData, unl_rows: np.ndarray
     if "labelled_embeddings" in need:
         arrays["labelled_embeddings"] = learner.embed(lab_rows)
     if "grad_embeddings" in need:
-        arrays["grad_embeddings"] = learner.grad_embed(unl_rows)
+        if hasattr(learner, "penultimate_and_logits"):   # the factors: no [n, c*H] array
+            h, logits = learner.penultimate_and_logits(unl_rows)
+            arrays["penultimate"], arrays["residuals"] = h, badge_residuals(logits)
+        else:
+            arrays["grad_embeddings"] = learner.grad_embed(unl_rows)
     if "surprisal" in need:
         arrays["surprisal"] = (data.surprisal(unl_rows) if data.surprisal is not None
                                else class_surprisal(learner.predict_proba(unl_rows)))
@@ -249,6 +253,15 @@ def build_view(strategy: Strategy, learner, data: LoopData, unl_rows: np.ndarray
                              "use a learner with one head per annotator")
         arrays["annotator_probs"] = learner.predict_annotators(unl_rows)
     return PoolView(n_candidates=len(unl_rows), **arrays)
+
+
+def badge_residuals(logits: np.ndarray) -> np.ndarray:
+    """[n, c] p - onehot(argmax p): the class factor of BADGE's gradient embedding."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
+    return p.astype(np.float32)
 
 
 def class_surprisal(probs: np.ndarray) -> np.ndarray:

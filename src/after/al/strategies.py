@@ -77,12 +77,41 @@ def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """[n] squared distance from each row of x to its nearest centre (inf when there are no centres)."""
+def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """[n] squared distance from each row of x to its nearest centre (inf when there are no centres).
+
+    Chunked over the centres (a [n, chunk] block at a time), in the dtype of ``x`` (float32 stays float32)."""
     out = np.full(x.shape[0], np.inf)
+    xx = np.einsum("ij,ij->i", x, x)
     for start in range(0, centres.shape[0], chunk):
-        out = np.minimum(out, squared_distances(x, centres[start:start + chunk]).min(axis=1))
-    return out
+        c = centres[start:start + chunk].astype(x.dtype, copy=False)
+        d = xx[:, None] + np.einsum("ij,ij->i", c, c)[None, :] - 2.0 * (x @ c.T)
+        out = np.minimum(out, d.min(axis=1))
+    return np.maximum(out, 0.0)
+
+
+class _Incremental:
+    """Squared distances from every row to one chosen row, in O(n d) per call with the norms kept:
+    ``||x_i - x_j||^2 = |x_i|^2 + |x_j|^2 - 2 x_i.x_j``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self.norms = np.einsum("ij,ij->i", x, x)
+
+    def to(self, j: int) -> np.ndarray:
+        return np.maximum(self.norms + self.norms[j] - 2.0 * (self.x @ self.x[j]), 0.0)
+
+
+class _Factored:
+    """The same for BADGE embeddings g_i = a_i (x) h_i, never built: <g_i, g_j> = (a_i.a_j)(h_i.h_j), so a
+    distance costs O(n (H + c)) instead of O(n H c)."""
+
+    def __init__(self, h: np.ndarray, a: np.ndarray):
+        self.h, self.a = h, a
+        self.norms = np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", h, h)
+
+    def to(self, j: int) -> np.ndarray:
+        return np.maximum(self.norms + self.norms[j] - 2.0 * (self.a @ self.a[j]) * (self.h @ self.h[j]), 0.0)
 
 
 class CoreSet(Strategy):
@@ -90,7 +119,8 @@ class CoreSet(Strategy):
 
     Each pick is the candidate farthest (Euclidean) from every labelled embedding and every earlier pick;
     its score is that distance. With no labelled embeddings (m = 0) the pool mean stands in for the
-    labelled set, so the first pick is the candidate farthest from it.
+    labelled set, so the first pick is the candidate farthest from it. Exact; the min-distance vector is
+    updated incrementally (one O(n d) product per pick, float32 when the embeddings are).
     """
 
     requires = frozenset({"embeddings", "labelled_embeddings"})
@@ -99,42 +129,61 @@ class CoreSet(Strategy):
         x = view.embeddings
         centres = view.labelled_embeddings if view.labelled_embeddings.shape[0] else x.mean(axis=0, keepdims=True)
         min_d = min_squared_distance(x, centres)
+        dist = _Incremental(x)
         chosen, scores = [], []
         for _ in range(k):
             i = argmax_random_tie(min_d, rng)
             chosen.append(i)
-            scores.append(np.sqrt(min_d[i]))
-            min_d = np.minimum(min_d, squared_distances(x, x[i:i + 1])[:, 0])
-            min_d[chosen] = -np.inf  # never picked again
+            scores.append(np.sqrt(max(min_d[i], 0.0)))
+            np.minimum(min_d, dist.to(i), out=min_d)
+            min_d[i] = -np.inf  # never picked again
         return Selection(np.array(chosen), np.array(scores))
+
+
+def kmeans_pp(dist, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
+    """k-means++ seeding (D^2 sampling) from the largest norm, for a ``dist`` with ``norms`` and ``to(j)``.
+
+    Each later pick is drawn with probability proportional to its squared distance to the nearest pick;
+    one O(n) distance update per pick. Returns (picks, scores: the norm, then each pick's distance)."""
+    norms = np.sqrt(dist.norms)
+    first = argmax_random_tie(norms, rng)
+    chosen, scores = [first], [float(norms[first])]
+    min_d = dist.to(first).astype(np.float64)
+    min_d[first] = 0.0
+    n = min_d.shape[0]
+    for _ in range(k - 1):
+        cum = np.cumsum(min_d)
+        if cum[-1] > 0:
+            i = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), n - 1)
+        else:  # every remaining point duplicates a pick: no gradient diversity left, draw uniformly
+            free = np.ones(n, dtype=bool)
+            free[chosen] = False
+            i = int(rng.choice(np.flatnonzero(free)))
+        chosen.append(i)
+        scores.append(float(np.sqrt(min_d[i])))
+        np.minimum(min_d, dist.to(i), out=min_d)
+        min_d[chosen[-1]] = 0.0
+    return chosen, scores
 
 
 class BADGE(Strategy):
     """Batch Active learning by Diverse Gradient Embeddings (Ash et al. 2020).
 
-    k-means++ seeding on ``grad_embeddings`` [n, g]: the first pick is the largest gradient norm (as in the
-    authors' code), each later pick is drawn with probability proportional to its squared distance to the
-    nearest pick (D^2 sampling). Score: that distance (the norm for the first pick).
+    k-means++ seeding on the gradient embeddings g_i = (p_i - onehot(argmax p_i)) (x) h_i: the first pick is
+    the largest gradient norm (as in the authors' code), each later pick is drawn with probability
+    proportional to its squared distance to the nearest pick (D^2 sampling). Score: that distance (the norm
+    for the first pick). Given the factors (``penultimate`` h, ``residuals`` a) instead of
+    ``grad_embeddings``, the same distances are computed without the [n, c*H] array (exact, faster).
     """
 
-    requires = frozenset({"grad_embeddings"})
+    requires = frozenset({"grad_embeddings"})   # or its factors: see PoolView.missing
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
-        g = view.grad_embeddings
-        norms = np.sqrt((g * g).sum(1))
-        first = argmax_random_tie(norms, rng)
-        chosen, scores = [first], [norms[first]]
-        min_d = squared_distances(g, g[first:first + 1])[:, 0]
-        for _ in range(k - 1):
-            min_d[chosen] = 0.0
-            total = min_d.sum()
-            if total > 0:
-                i = int(rng.choice(g.shape[0], p=min_d / total))
-            else:  # every remaining point duplicates a pick: no gradient diversity left, draw uniformly
-                i = int(rng.choice(np.setdiff1d(np.arange(g.shape[0]), chosen)))
-            chosen.append(i)
-            scores.append(np.sqrt(min_d[i]))
-            min_d = np.minimum(min_d, squared_distances(g, g[i:i + 1])[:, 0])
+        if view.grad_embeddings is not None:
+            dist = _Incremental(view.grad_embeddings)
+        else:
+            dist = _Factored(view.penultimate, view.residuals)
+        chosen, scores = kmeans_pp(dist, k, rng)
         return Selection(np.array(chosen), np.array(scores))
 
 

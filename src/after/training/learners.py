@@ -185,8 +185,7 @@ class EmbeddingLearner:
         self.model.load_state_dict(state)
         self.model.eval()
 
-    def _loss(self, idx: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        x = self.x[idx]
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         if self.model.training and self.cfg.input_noise > 0:
             x = x + self.cfg.input_noise * torch.randn_like(x)
         return soft_cross_entropy(self.model(x), y, w)
@@ -207,20 +206,21 @@ class EmbeddingLearner:
         opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self._n_fits += 1
         best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
+        x_tr, x_va = self.x[tr], self.x[va]     # gathered once per fit, not once per step from the whole pool
         with seeded(self.seed * 1_000_003 + self._n_fits), few_threads(self.device):
             for epoch in range(1, self.cfg.max_epochs + 1):
                 self.model.train()
                 perm = torch.randperm(len(tr)).to(self.device)
                 for start in range(0, len(perm), self.cfg.batch_size):
                     pos = perm[start:start + self.cfg.batch_size]
-                    loss = self._loss(tr[pos], ytr[pos], w)
+                    loss = self._loss(x_tr[pos], ytr[pos], w)
                     check_finite(loss, f"epoch {epoch}, training batch {start // self.cfg.batch_size + 1}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 self.model.eval()
                 with torch.no_grad():   # unweighted: class weights describe the training labels only
-                    val = float(self._loss(va, yva, None))
+                    val = float(self._loss(x_va, yva, None))
                 check_finite(val, f"epoch {epoch}, validation loss")
                 if val < best - 1e-6:
                     best, best_epoch = val, epoch
@@ -233,34 +233,53 @@ class EmbeddingLearner:
         return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best,
                 "seconds": time.perf_counter() - t0}
 
+    # rows per inference chunk: the layer-mix input of a chunk is rows x L x D floats (57 MB at 4096 x 7 x 512)
+    infer_chunk = 4096
+
     @torch.no_grad()
-    def _logits(self, idx) -> torch.Tensor:
+    def _mixed(self, idx) -> torch.Tensor:
+        """``[n, D]`` the layer mix of rows ``idx``: everything before the head's first dropout, computed once
+        per call in chunks (never a gathered copy of all ``[n, L, D]`` rows at once)."""
         self.model.eval()
-        return self.model(self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)])
+        rows = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
+        out = torch.empty((len(rows), self.x.shape[2]), dtype=self.x.dtype, device=self.device)
+        for s in range(0, len(rows), self.infer_chunk):
+            out[s:s + self.infer_chunk] = self.model.mix(self.x[rows[s:s + self.infer_chunk]])
+        return out
+
+    def _logits(self, idx) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.head(self._mixed(idx))
 
     def predict_proba(self, idx) -> np.ndarray:
         return torch.softmax(self._logits(idx).float(), -1).cpu().numpy()
 
     @torch.no_grad()
     def predict_mc(self, idx, n_samples: int, seed: int) -> np.ndarray:
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
+        """``[n, c, T]``; the layer mix (before the first dropout) is computed once, then only the MLP head
+        runs ``T`` times with dropout on."""
+        mixed = self._mixed(idx)
+        out = np.empty((len(mixed), self.n_classes, n_samples), dtype=np.float32)
         with seeded(seed):
             self.model.train()  # the head has dropout only (no batch norm): train() just switches dropout on
             try:
-                out = torch.stack([torch.softmax(self.model(rows).float(), -1) for _ in range(n_samples)], -1)
+                for t in range(n_samples):
+                    out[:, :, t] = torch.softmax(self.model.head(mixed).float(), -1).cpu().numpy()
             finally:
                 self.model.eval()
-        return out.cpu().numpy()
+        return out
 
     @torch.no_grad()
     def embed(self, idx) -> np.ndarray:
-        self.model.eval()
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
-        return self.model.penultimate(rows).float().cpu().numpy()
+        return self.model.head.penultimate(self._mixed(idx)).float().cpu().numpy()
+
+    @torch.no_grad()
+    def penultimate_and_logits(self, idx) -> tuple[np.ndarray, np.ndarray]:
+        """``([n, H], [n, c])`` in one pass: the factors of BADGE's gradient embeddings."""
+        h = self.model.head.penultimate(self._mixed(idx))
+        return h.float().cpu().numpy(), self.model.head.out(h).float().cpu().numpy()
 
     @torch.no_grad()
     def grad_embed(self, idx) -> np.ndarray:
-        self.model.eval()
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
-        h = self.model.penultimate(rows)
+        h = self.model.head.penultimate(self._mixed(idx))
         return badge_gradients(h, self.model.head.out(h)).cpu().numpy()
