@@ -3,8 +3,14 @@
 Pool: angry/happy/neutral/sad from RAVDESS, EmoDB-2s, nEMO and TurEV-DB (3211 clips). For each seed, the
 speakers are split anew: 25 % of the speakers are the test set, 10 % of the remaining clips (whole speakers)
 validate, the rest is the pool. Features: frozen whisper-base (../shared/models/whisper-base, genuine
-OpenAI weights), every layer mean-pooled, cached. Learner: the EmbeddingLearner (learned layer mix + MLP,
-Adam, early stopping on validation loss), warm-started round to round as in the paper.
+OpenAI weights), every layer mean-pooled, cached; the cold start's "layer 0" is Whisper's convolutional
+front end before positional embeddings (hidden state 0 adds them, and then encodes the clip's length).
+Learner: the EmbeddingLearner (learned layer mix + MLP, Adam, early stopping on validation loss),
+warm-started round to round as in the paper, its standardisation fitted on the pool's features only
+(no labels; validation and test clips never shape it).
+
+Validation labels are labels: the table reports each milestone's share of the pool and the share of all
+labels used (pool + validation).
 
 Each run is Algorithm 1 through :class:`after.al.loop.ActiveLearningLoop` (the same code as `after al`),
 cold start 1 %, then rounds up to 2.5, 5, 7.5, 10, 15, 20, 30, 40 % of the pool. Reported: test UA at
@@ -48,7 +54,8 @@ MILESTONES = (0.01, 0.05, 0.10, 0.20, 0.40)
 # before entropy, and the control random + random.
 COMBOS = [("random", "random", 0)] + [("kmeans", s, 0) for s in (
     "random", "entropy", "least_confidence", "margin", "alps", "bald", "batchbald", "badge", "coreset")] + [
-    (i, "entropy", 0) for i in ("random", "dacs", "bmal", "kmeans_per_clip")] + [("kmeans", "entropy", 4)]
+    (i, "entropy", 0) for i in ("random", "dacs", "bmal", "dacs_kcenter", "kernel_herding", "kmeans_per_clip")] + [
+    ("kmeans", "entropy", 4)]
 
 
 def combo_name(init: str, strategy: str, layer: int) -> str:
@@ -73,6 +80,8 @@ def main() -> None:
     classes = manifest.labels()
     t0 = time.perf_counter()
     feats_all = extract_embeddings(str(SHARED / "models" / "whisper-base"), [u.path for u in manifest])
+    front_all = extract_embeddings(str(SHARED / "models" / "whisper-base"), [u.path for u in manifest],
+                                   features="frontend")[:, 0]
     print(f"pool {len(manifest)} clips, classes {classes}; embeddings {feats_all.shape} in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     y_all = np.array([classes.index(u.emotion) for u in manifest])
@@ -83,10 +92,11 @@ def main() -> None:
         fold = split_by_group(manifest, "speaker", n_folds=4, val_fraction=0.1, seed=seed)[0]
         rows = {s: np.array(manifest.index_of(fold.ids(s))) for s in ("train", "val", "test")}
         order = np.concatenate([rows["train"], rows["val"], rows["test"]])
-        feats, y = feats_all[order], y_all[order]
+        feats, y, front = feats_all[order], y_all[order], front_all[order]
         n_pool, n_val = len(rows["train"]), len(rows["val"])
         val_rows, test_rows = np.arange(n_pool, n_pool + n_val), np.arange(n_pool + n_val, len(order))
-        learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed)
+        norm = np.arange(n_pool)        # standardisation statistics from the pool's features only
+        learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed, norm_idx=norm)
         learner.fit(np.arange(n_pool), y[:n_pool], val_rows, y[val_rows])
         full.append(unweighted_accuracy(y[test_rows], learner.predict_proba(test_rows).argmax(1)))
         print(f"seed {seed}: pool {n_pool}, val {n_val}, test {len(test_rows)}; 100 % labels UA {full[-1]:.3f}",
@@ -94,17 +104,19 @@ def main() -> None:
         pool_ids = [manifest[i].id for i in rows["train"]]
         for init, strategy, layer in combos:
             t1 = time.perf_counter()
-            data = LoopData(pool_rows=np.arange(n_pool), init_features=feats[:n_pool, layer], val_rows=val_rows,
+            cold = front[:n_pool] if layer == 0 else feats[:n_pool, layer]
+            data = LoopData(pool_rows=np.arange(n_pool), init_features=cold, val_rows=val_rows,
                             y_val=y[val_rows], test_rows=test_rows, y_test=y[test_rows], classes=classes,
                             strata=[manifest.by_id(i).corpus for i in pool_ids] if args.stratify else None)
             cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.01, schedule=SCHEDULE, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 pool = LabelPool(pool_ids, SimulatedOracle({i: classes[y[j]] for j, i in enumerate(pool_ids)}))
-                learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed)
+                learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed, norm_idx=norm)
                 records = ActiveLearningLoop(learner, pool, data, cfg, tmp).run()
             frac = [r["fraction"] for r in records]
             ua = [r["test_ua"] for r in records]
             res = {"seed": seed, "fractions": frac, "test_ua": ua, "aulc": aulc(frac, ua),
+                   "n_pool": n_pool, "n_val": n_val,
                    "seconds": time.perf_counter() - t1,
                    "round_seconds": [r["seconds"] for r in records]}
             results[combo_name(init, strategy, layer)].append(res)
@@ -119,6 +131,11 @@ def report(results: dict[str, list[dict]], full: list[float], out: Path) -> None
     (mean, sample std over seeds, mean / std, seeds won)."""
     base = {r["seed"]: r["aulc"] for r in results.get("random+random", [])}
     full_ua = float(np.mean(full))
+    first = next(r for runs in results.values() for r in runs)
+    if "n_val" in first:   # the share of all labels (pool + validation) at each milestone, for seed 0's split
+        with_val = [(m * first["n_pool"] + first["n_val"]) / (first["n_pool"] + first["n_val"]) for m in MILESTONES]
+        print("labels incl. validation at " + ", ".join(f"{int(m * 100)}% -> {100 * w:.1f}%"
+                                                       for m, w in zip(MILESTONES, with_val)))
     lines = ["| init + acquisition | " + " | ".join(f"UA@{int(m * 100)}%" for m in MILESTONES)
              + " | UA@20% / UA@100% | AULC 1-40% | paired ΔAULC vs random+random (sd ddof=1) | Δ/sd | seeds won |",
              "|---" * (len(MILESTONES) + 5) + "|"]

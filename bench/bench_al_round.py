@@ -6,7 +6,12 @@ loss), evaluate on validation and test. Embeddings are whisper-base-shaped ([n, 
 the shared corpora's cache when present (the 4,977 shared clips, topped up to 5,000 with copies plus
 noise), else synthetic.
 
+Seconds are wall-clock (``perf_counter``); ``--cpu`` reports the process's CPU seconds instead
+(``process_time``, one thread), which a loaded shared machine inflates far less. ``--synthetic`` uses
+random whisper-base-shaped arrays (no extraction; the timing depends on the shapes, not the values).
+
 Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_round.py [--pool 5000 --labelled 500 --k 100]
+     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_al_round.py --pool 100000 --labelled 2000 --k 500 --synthetic --cpu
 """
 from __future__ import annotations
 
@@ -28,6 +33,12 @@ from shared_pool import CORPORA, SHARED
 CLASSES = ["angry", "happy", "neutral", "sad"]
 
 
+def synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    y = rng.integers(0, len(CLASSES), n)
+    x = rng.normal(size=(n, 7, 512)).astype(np.float32) + y[:, None, None].astype(np.float32) * 0.1
+    return x, y, "synthetic whisper-base-shaped"
+
+
 def features(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
     """[n, 7, 512] embeddings and labels: real whisper-base ones when the shared corpora are cached."""
     try:
@@ -46,9 +57,7 @@ def features(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, 
         return x, np.concatenate([y] * reps)[:n], "whisper-base embeddings of the shared corpora"
     except Exception as exc:   # no shared data here: say so and use synthetic arrays of the same shape
         logging.warning("synthetic features (%s)", exc)
-        y = rng.integers(0, len(CLASSES), n)
-        x = rng.normal(size=(n, 7, 512)).astype(np.float32) + y[:, None, None] * 0.1
-        return x, y, "synthetic"
+        return synthetic(n, rng)
 
 
 def main() -> None:
@@ -56,15 +65,19 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=5000)
     ap.add_argument("--labelled", type=int, default=500)
     ap.add_argument("--k", type=int, default=100)
-    ap.add_argument("--strategies", default=",".join(s for s in STRATEGIES if s not in (
-        "individual_entropy", "group_entropy", "vote_variance", "mix")))
+    ap.add_argument("--strategies", default=",".join(
+        s for s, cls in STRATEGIES.items() if "annotator_probs" not in cls.requires))
+    ap.add_argument("--synthetic", action="store_true", help="random arrays of the same shape, no extraction")
+    ap.add_argument("--cpu", action="store_true", help="CPU seconds of this process instead of wall-clock")
     args = ap.parse_args()
+    if args.cpu:   # every timer of the loop and of this script reads the process's CPU time
+        time.perf_counter = time.process_time
     logging.basicConfig(level=logging.WARNING)
     rng = np.random.default_rng(0)
     n_eval = 1000
-    x, y, source = features(args.pool + 2 * n_eval, rng)
+    x, y, source = (synthetic if args.synthetic else features)(args.pool + 2 * n_eval, rng)
     print(f"pool {args.pool} clips (+{n_eval} val, +{n_eval} test), features {x.shape[1:]} ({source}); "
-          f"round = {args.labelled} labelled -> +{args.k}")
+          f"round = {args.labelled} labelled -> +{args.k}; {'CPU' if args.cpu else 'wall-clock'} seconds")
     ids = [f"c{i}" for i in range(args.pool)]
     data = LoopData(pool_rows=np.arange(args.pool), init_features=x[:args.pool, 0],
                     val_rows=np.arange(args.pool, args.pool + n_eval), y_val=y[args.pool:args.pool + n_eval],

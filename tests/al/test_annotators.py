@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from after.al.annotators import group_entropy, individual_entropy, soft_labels, vote_variance
+from after.al.annotators import (mean_group_entropy as group_entropy, mean_individual_entropy as individual_entropy,
+                                 probability_variance as vote_variance, soft_labels)
 
 CLASSES = ["ang", "hap", "neu", "sad"]
 
@@ -30,7 +31,7 @@ def test_soft_labels_name_the_bad_item(votes, message):
         soft_labels(votes, CLASSES)
 
 
-def test_group_entropy_is_individual_plus_annotator_information():
+def test_mean_group_entropy_is_mean_individual_plus_annotator_information():
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(4), size=(10, 3))
     grp, ind = group_entropy(p), individual_entropy(p)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from after.al.coldstart import BMAL, COLD_STARTS, DACS, KMeansColdStart, elbow_k, knn_density
+from after.al.coldstart import (BMAL, COLD_STARTS, DACS, DACSKCenter, KernelHerding, KMeansColdStart, elbow_k,
+                                knn_density)
 
 RNG = np.random.default_rng
 CENTRES = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [20.0, 20.0]])
@@ -22,7 +23,8 @@ def data():
 
 
 def test_registry():
-    assert set(COLD_STARTS) == {"kmeans", "kmeans_per_clip", "random", "dacs", "bmal"}
+    assert set(COLD_STARTS) == {"kmeans", "kmeans_per_clip", "random", "dacs", "bmal", "dacs_kcenter",
+                                "kernel_herding"}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -111,22 +113,60 @@ def test_knn_density_is_higher_in_the_blob():
 
 def test_dacs_prefers_dense_regions_by_default_and_sparse_on_request():
     x, is_dense = dense_and_sparse()
-    dense_pick = DACS(n_groups=2, decay=0.25).select(x, 10, RNG(0))
-    sparse_pick = DACS(n_groups=2, decay=0.25, prefer="sparse").select(x, 10, RNG(0))
+    dense_pick = DACSKCenter(n_groups=2, decay=0.25).select(x, 10, RNG(0))
+    sparse_pick = DACSKCenter(n_groups=2, decay=0.25, prefer="sparse").select(x, 10, RNG(0))
     assert is_dense[dense_pick].sum() >= 7
     assert is_dense[sparse_pick].sum() <= 3
     # diversity inside the dense group: no two picks are nearest neighbours of each other
     pts = x[dense_pick[is_dense[dense_pick]]]
     assert np.min(np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.eye(len(pts)) * 1e9) > 0.05
     with pytest.raises(ValueError):
-        DACS(prefer="middle")
+        DACSKCenter(prefer="middle")
 
 
 def test_bmal_picks_representative_then_diverse():
     x, blob = blobs(centres=CENTRES[:2])
-    idx = BMAL().select(x, 2, RNG(0))
+    idx = KernelHerding().select(x, 2, RNG(0))
     assert sorted(blob[idx].tolist()) == [0, 1]
     # the first pick is central in its blob, not an outlier
     members = np.flatnonzero(blob == blob[idx[0]])
     dist = np.linalg.norm(x[members] - x[members].mean(axis=0), axis=1)
     assert np.linalg.norm(x[idx[0]] - x[members].mean(axis=0)) <= np.quantile(dist, 0.5)
+
+
+def test_dacs_is_the_papers_mean_squared_knn_distance_highest_first():
+    """AFTER Eq. 10: density = mean squared distance to the k nearest neighbours, the highest chosen.
+    A tight blob of 30 and 3 far-apart outliers: the paper's DACS takes the outliers (sparse regions);
+    the density-aware k-center (the old ``dacs``) takes dense clips first."""
+    rng = np.random.default_rng(0)
+    blob = rng.normal(scale=0.1, size=(30, 2))
+    outliers = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]])
+    x = np.vstack([blob, outliers])
+    assert set(DACS(n_neighbors=3).select(x, 3, RNG(0)).tolist()) == {30, 31, 32}
+    assert not {30, 31, 32} & set(DACSKCenter(n_groups=2, decay=0.25).select(x, 3, RNG(0)).tolist()[:1])
+
+
+def test_bmal_is_the_papers_neighbour_kl_divergence():
+    """AFTER Eq. 11: the clips whose (soft-cluster) class distribution diverges most from their
+    neighbours' are the ones on a boundary between two clusters, not the cluster cores."""
+    from after.al.coldstart import neighbour_divergence
+    probs = np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.0, 1.0]])
+    x = np.array([[0.0], [0.1], [1.0], [1.9], [2.0]])
+    div = neighbour_divergence(probs, x, n_neighbors=2)
+    assert div[0] == pytest.approx(div[4])
+    a, b = np.array([0.0, 0.0]), np.array([4.0, 0.0])
+    line = np.array([a + t * (b - a) for t in np.linspace(0, 1, 41)])
+    pts = np.vstack([rng_blob(a), rng_blob(b), line])
+    pick = BMAL(n_neighbors=5, n_classes=2).select(pts, 3, RNG(0))
+    assert all(1.0 < pts[i, 0] < 3.0 for i in pick)   # the boundary between the two clusters
+
+
+def rng_blob(centre, n=40):
+    return centre + np.random.default_rng(1).normal(scale=0.2, size=(n, 2))
+
+
+def test_nearest_to_centres_breaks_ties_with_the_generator():
+    from after.al.strategies import nearest_to_centres
+    x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])   # rows 0-2 equally near the centre
+    picks = {int(nearest_to_centres(x, np.zeros((1, 2)), RNG(s))[0][0]) for s in range(20)}
+    assert picks == {0, 1, 2}

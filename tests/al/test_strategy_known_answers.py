@@ -6,7 +6,8 @@ import pytest
 from al_views import softmax
 
 from after.al.strategies import (ALPs, BADGE, BALD, BatchBALD, CoreSet, Entropy, GroupEntropy, IndividualEntropy,
-                                 LeastConfidence, Margin, MixedEntropy, PoolView, VoteVariance, bald_scores)
+                                 LeastConfidence, Margin, MeanGroupEntropy, MeanIndividualEntropy, PoolView,
+                                 ProbabilityVariance, WeightedMix, bald_scores)
 
 RNG = np.random.default_rng
 
@@ -145,20 +146,20 @@ def test_alps_takes_one_sample_per_surprisal_cluster():
     assert sorted(i // 10 for i in sel.indices) == [0, 1, 2]
 
 
-def test_annotator_strategies_separate_disagreement_from_uncertainty():
+def test_actor_style_annotator_averages_separate_disagreement_from_uncertainty():
     c = 3
     agree_sure = [[1.0, 0.0, 0.0]] * 3
     disagree_sure = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     agree_unsure = [[1 / 3] * c] * 3
     view = PoolView(annotator_probs=np.array([agree_sure, disagree_sure, agree_unsure]))
-    ind = IndividualEntropy().scores(view)
-    grp = GroupEntropy().scores(view)
-    var = VoteVariance().scores(view)
+    ind = MeanIndividualEntropy().scores(view)
+    grp = MeanGroupEntropy().scores(view)
+    var = ProbabilityVariance().scores(view)
     assert ind.argmax() == 2 and ind[1] == pytest.approx(0.0)
     assert grp[1] == pytest.approx(np.log(3)) and grp[2] == pytest.approx(np.log(3)) and grp[0] == pytest.approx(0)
     assert var.argmax() == 1 and var[2] == pytest.approx(0.0)
     assert var[1] == pytest.approx(1 - 3 * (1 / 3) ** 2)  # one-hot heads: Gini impurity of the vote share
-    mix = MixedEntropy(weight=0.5).scores(view)
+    mix = WeightedMix(weight=0.5).scores(view)
     assert mix[2] == pytest.approx(1.0) and mix[1] == pytest.approx(0.5) and mix[0] == pytest.approx(0.0)
     with pytest.raises(ValueError):
-        MixedEntropy(weight=1.5)
+        WeightedMix(weight=1.5)

@@ -1,31 +1,36 @@
-"""Annotator-aware acquisition scores and soft labels (AFTER extension, Li et al. 2024, arXiv 2405.00307).
+"""Annotator-aware acquisition scores and soft labels (AFTER extension, Li et al. 2024, arXiv 2405.00307,
+section 5.7 Eq. 12-15 and section 5.8 Eq. 17).
 
-IEMOCAP and similar corpora give each clip several evaluators' labels. The AFTER extension trains with the
-vote distribution as a soft label and compares annotator-aware selection criteria named individual
-entropy, group entropy, vote variance and their mix. Those names follow ACTOR (Wang & Plank 2023,
-"Active Learning with Annotator-specific Classification Heads", arXiv 2310.14979), where the model has one
-classification head per annotator. The exact equations of 2405.00307 could not be retrieved while this
-module was written, so the definitions below are the natural ones in that setting, stated precisely:
+All scores take ``annotator_probs`` [n, a, c]: p_a(y | x), the prediction of the head for annotator a
+(the softmax of that head's logits z^a).
 
-All scores take ``annotator_probs`` [n, a, c]: p_a(y | x), the prediction of the head for annotator a.
+The paper's definitions (the strategy names ``individual_entropy``, ``group_entropy``, ``vote_variance``,
+``mix``):
 
-* individual entropy  u_ind(x)  = 1/a sum_a H[p_a(. | x)]         (how unsure each annotator's model is)
-* group entropy       u_grp(x)  = H[q(. | x)],  q = 1/a sum_a p_a  (entropy of the expected vote share,
-                                                                   i.e. of the predicted soft label)
-* vote variance       u_var(x)  = sum_y Var_a[p_a(y | x)]          (how much the annotators disagree;
-                                                                   for one-hot heads it is 1 - sum_y q_y^2)
-* mix                 u_mix(x)  = w u_ind / log c + (1 - w) u_grp / log c   (both scaled to [0, 1])
+* individual entropy (Eq. 12-13): H_indi(p^a | x) per (clip, annotator) pair; the pair with the highest
+  entropy is chosen and that annotator asked. Per clip: u(x) = max_a H[p_a(. | x)], and
+  :func:`best_annotator` names the argmax annotator (:func:`individual_entropy`).
+* group entropy (Eq. 14): the entropy of softmax(sum_a z_norm^a). The logits of each head are normalised
+  as log-softmax (z_norm^a = log p_a, the only normalisation that makes logits of different heads
+  comparable without a free scale), so the group distribution is softmax(sum_a log p_a), the normalised
+  product of the heads (:func:`group_entropy`).
+* vote variance (Eq. 15): Var(x) = 1/|A| sum_a ||y^a - mu||^2 with y^a the one-hot vote (argmax) of head
+  a and mu their mean; equals 1 - sum_y v_y^2 for the vote shares v (:func:`vote_variance`).
+* mix: H_mix = H_indi + H_group (:func:`mixed_entropy`).
 
-u_grp - u_ind is the mutual information between the label and the annotator identity, so group entropy
-rewards both model uncertainty and disagreement, individual entropy only the former, vote variance only
-the latter. Only numpy here; the Strategy wrappers live in :mod:`after.al.strategies`.
+ACTOR-style averages (Wang & Plank 2023), kept under their own names: ``mean_individual_entropy`` (mean over
+heads of H[p_a]), ``mean_group_entropy`` (H of the mean probability), ``probability_variance``
+(sum_y Var_a p_a(y)) and ``weighted_mix`` (w * mean individual + (1 - w) * mean group, each / log c).
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.special import entr
+from scipy.special import entr, log_softmax, softmax
+
+VOTE_SEPARATOR = ";"      # an evaluator who gave several labels: "sad;neutral"
+EVALUATOR_SEPARATOR = ":"  # a vote keyed by its evaluator: "C-E2:sad"
 
 
 def _check(annotator_probs: np.ndarray) -> np.ndarray:
@@ -35,32 +40,74 @@ def _check(annotator_probs: np.ndarray) -> np.ndarray:
     return p
 
 
+def pair_entropies(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n, a] entropy (nats) of every (clip, annotator) pair's prediction (Eq. 12)."""
+    return entr(_check(annotator_probs)).sum(axis=2)
+
+
 def individual_entropy(annotator_probs: np.ndarray) -> np.ndarray:
-    """[n] mean over annotators of the entropy (nats) of each annotator head's prediction."""
-    return entr(_check(annotator_probs)).sum(axis=2).mean(axis=1)
+    """[n] Eq. 13 per clip: the highest (clip, annotator) entropy, max_a H[p_a(. | x)]."""
+    return pair_entropies(annotator_probs).max(axis=1)
+
+
+def best_annotator(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n] the annotator of each clip's highest-entropy pair (Eq. 13's argmax over a)."""
+    return pair_entropies(annotator_probs).argmax(axis=1)
 
 
 def group_entropy(annotator_probs: np.ndarray) -> np.ndarray:
-    """[n] entropy (nats) of the predicted group vote distribution q = mean over annotators of p_a."""
-    return entr(_check(annotator_probs).mean(axis=1)).sum(axis=1)
+    """[n] Eq. 14: entropy of softmax(sum_a log p_a), the normalised logits summed over annotators."""
+    p = _check(annotator_probs)
+    z = log_softmax(np.log(np.maximum(p, 1e-12)), axis=2).sum(axis=1)
+    return entr(softmax(z, axis=1)).sum(axis=1)
 
 
 def vote_variance(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n] Eq. 15: variance of the heads' one-hot votes, 1/|A| sum_a ||y^a - mu||^2 = 1 - sum_y v_y^2."""
+    p = _check(annotator_probs)
+    votes = np.eye(p.shape[2])[p.argmax(axis=2)]          # [n, a, c]
+    return ((votes - votes.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).mean(axis=1)
+
+
+def mixed_entropy(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n] the paper's mix: H_indi + H_group."""
+    return individual_entropy(annotator_probs) + group_entropy(annotator_probs)
+
+
+def mean_individual_entropy(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n] ACTOR-style: mean over annotators of the entropy of each head's prediction."""
+    return pair_entropies(annotator_probs).mean(axis=1)
+
+
+def mean_group_entropy(annotator_probs: np.ndarray) -> np.ndarray:
+    """[n] ACTOR-style: entropy of the mean of the heads' probabilities (the expected vote share)."""
+    return entr(_check(annotator_probs).mean(axis=1)).sum(axis=1)
+
+
+def probability_variance(annotator_probs: np.ndarray) -> np.ndarray:
     """[n] sum over classes of the variance across annotators of p_a(y | x)."""
     return _check(annotator_probs).var(axis=1).sum(axis=1)
 
 
-def mixed_entropy(annotator_probs: np.ndarray, weight: float = 0.5) -> np.ndarray:
-    """[n] weight * individual + (1 - weight) * group entropy, each divided by log(c) to lie in [0, 1]."""
+def weighted_mix(annotator_probs: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """[n] weight * mean individual + (1 - weight) * mean group entropy, each divided by log(c)."""
     p = _check(annotator_probs)
     scale = np.log(p.shape[2]) if p.shape[2] > 1 else 1.0
-    return (weight * individual_entropy(p) + (1.0 - weight) * group_entropy(p)) / scale
+    return (weight * mean_individual_entropy(p) + (1.0 - weight) * mean_group_entropy(p)) / scale
+
+
+def split_vote(vote: str) -> tuple[str | None, list[str]]:
+    """``"C-E2:sad;neutral"`` -> ``("C-E2", ["sad", "neutral"])``; ``"sad"`` -> ``(None, ["sad"])``."""
+    evaluator, sep, labels = vote.rpartition(EVALUATOR_SEPARATOR)
+    return (evaluator if sep else None), [v for v in labels.split(VOTE_SEPARATOR) if v]
 
 
 def soft_labels(votes: Sequence[Sequence[str]] | Mapping[str, Sequence[str]], classes: Sequence[str],
                 smoothing: float = 0.0) -> np.ndarray:
     """Soft labels from evaluators' votes (AFTER Eq. 17): the share of votes for each class.
 
+    An evaluator who gave several labels (``"sad;neutral"``, IEMOCAP allows it) gives one vote per label,
+    and an ``"evaluator:"`` prefix is ignored: (sad, sad, sad;neutral) -> sad 3/4, neutral 1/4.
     votes: one list of evaluator labels per item (a mapping id -> votes gives rows in its order).
     classes: the class order of the columns. smoothing: epsilon of label smoothing,
     y = (1 - epsilon) * vote_share + epsilon / c (0 keeps the plain vote distribution).
@@ -79,9 +126,12 @@ def soft_labels(votes: Sequence[Sequence[str]] | Mapping[str, Sequence[str]], cl
             raise ValueError(f"item {key!r}: votes must be a list of labels, got the string {item_votes!r}")
         if len(item_votes) == 0:
             raise ValueError(f"item {key!r} has no votes")
-        for v in item_votes:
-            if v not in col:
-                raise ValueError(f"item {key!r}: vote {v!r} is not one of the classes {list(classes)}")
-            out[row, col[v]] += 1.0
-        out[row] /= len(item_votes)
+        for vote in item_votes:
+            for v in split_vote(vote)[1]:
+                if v not in col:
+                    raise ValueError(f"item {key!r}: vote {v!r} is not one of the classes {list(classes)}")
+                out[row, col[v]] += 1.0
+        if out[row].sum() == 0:
+            raise ValueError(f"item {key!r} has no votes")
+        out[row] /= out[row].sum()
     return (1.0 - smoothing) * out + smoothing / len(classes)

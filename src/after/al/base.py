@@ -22,6 +22,8 @@ _FIELD_SPECS: dict[str, tuple[int, int | None]] = {
     "mc_probs": (3, 1),
     "embeddings": (2, None),
     "grad_embeddings": (2, None),
+    "penultimate": (2, None),
+    "residuals": (2, None),
     "labelled_embeddings": (2, None),
     "surprisal": (2, None),
     "annotator_probs": (3, 2),
@@ -36,6 +38,8 @@ class PoolView:
     probs: [n, c] predictive distribution. mc_probs: [n, c, T] MC-dropout samples. embeddings: [n, d]
     pooled encoder/penultimate embeddings. grad_embeddings: [n, g] BADGE gradient embeddings.
     labelled_embeddings: [m, d] embeddings of the labelled set (context for CoreSet; m may be 0).
+    penultimate / residuals: [n, H] and [n, c], the factors of the BADGE gradient embedding
+    g_i = residual_i (x) penultimate_i (residual = p - onehot(argmax p)), so distances need no [n, c*H] array.
     surprisal: [n, s] ALPs surprisal embeddings. annotator_probs: [n, a, c] predictions of a model with one
     head per annotator (for the annotator-aware strategies). n_candidates: the pool size, needed only when
     no array is given (Random).
@@ -48,6 +52,8 @@ class PoolView:
     mc_probs: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     grad_embeddings: np.ndarray | None = None
+    penultimate: np.ndarray | None = None
+    residuals: np.ndarray | None = None
     labelled_embeddings: np.ndarray | None = None
     surprisal: np.ndarray | None = None
     annotator_probs: np.ndarray | None = None
@@ -59,7 +65,9 @@ class PoolView:
             value = getattr(self, name)
             if value is None:
                 continue
-            arr = np.asarray(value, dtype=np.float64)
+            # probabilities in float64 (log-based scores); feature-like arrays keep float32 (no pool-sized copy)
+            keep32 = sum_axis is None and np.asarray(value).dtype == np.float32
+            arr = np.asarray(value, dtype=np.float32 if keep32 else np.float64)
             if arr.ndim != ndim:
                 raise ValueError(f"PoolView.{name} must have {ndim} dimensions, got shape {arr.shape}")
             if not np.all(np.isfinite(arr)):
@@ -71,6 +79,10 @@ class PoolView:
                 if dev.size and dev.max() > PROB_ATOL:
                     raise ValueError(f"PoolView.{name}: probabilities along axis {sum_axis} must sum to 1 "
                                      f"(largest deviation {dev.max():.3g}); pass softmax outputs, not logits")
+                # round-off within the tolerance (-1e-5, sums of 1 +- 1e-5) is clipped and renormalised, so
+                # log-based scores (entropy, BALD, BatchBALD) never see a negative probability
+                arr = np.clip(arr, 0.0, None)
+                arr = arr / arr.sum(axis=sum_axis, keepdims=True)
             object.__setattr__(self, name, arr)
             if name != "labelled_embeddings":
                 rows[name] = arr.shape[0]
@@ -100,7 +112,9 @@ class PoolView:
         unknown = set(requires) - known
         if unknown:
             raise ValueError(f"unknown PoolView field(s) required: {sorted(unknown)}")
-        return sorted(r for r in requires if getattr(self, r) is None)
+        factored = self.penultimate is not None and self.residuals is not None
+        return sorted(r for r in requires if getattr(self, r) is None
+                      and not (r == "grad_embeddings" and factored))   # BADGE's factors stand in for it
 
 
 @dataclass(frozen=True)

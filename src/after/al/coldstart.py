@@ -141,7 +141,76 @@ def knn_density(x: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
     return 1.0 / (dist[:, 1:].mean(axis=1) + 1e-12)
 
 
+def knn_mean_squared_distance(x: np.ndarray, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """([n] mean squared distance to the ``n_neighbors`` nearest other rows, [n, k] their indices)."""
+    k = min(n_neighbors, x.shape[0] - 1)
+    if k < 1:
+        return np.zeros(x.shape[0]), np.zeros((x.shape[0], 0), dtype=np.int64)
+    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return (dist[:, 1:] ** 2).mean(axis=1), idx[:, 1:]
+
+
 class DACS(ColdStart):
+    """DACS as the AFTER paper defines it (Eq. 10, section 5.1): the clips with the highest score
+
+        Density(x_i) = 1/k sum_{j in N(x_i, k)} ||x_i - x_j||^2
+
+    (mean squared distance to the ``n_neighbors`` nearest neighbours; high = sparse region), top
+    ``n_select``, ties broken by ``rng``. Kim & Shin's full density-aware k-center is :class:`DACSKCenter`.
+    """
+
+    def __init__(self, n_neighbors: int = 10):
+        if n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
+        self.n_neighbors = n_neighbors
+
+    def _select(self, x: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
+        score, _ = knn_mean_squared_distance(x, self.n_neighbors)
+        return np.lexsort((rng.random(x.shape[0]), -score))[:n_select]
+
+
+def _kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(p_i || q_i) per row, with probabilities floored at 1e-12."""
+    p, q = np.maximum(p, 1e-12), np.maximum(q, 1e-12)
+    return (p * np.log(p / q)).sum(axis=-1)
+
+
+class BMAL(ColdStart):
+    """BMAL as the AFTER paper defines it (Eq. 11, section 5.1): the clips whose class distribution diverges
+    most from their neighbours', score(x_i) = 1/k sum_{j in N(x_i, k)} KL(P(.|x_i) || P(.|x_j)), top
+    ``n_select``.
+
+    A cold start has no classifier yet, so the class distribution is a label-free stand-in: the soft
+    assignment of each clip to ``n_classes`` k-means clusters, softmax(-||x - c||^2 / s^2) with s^2 the
+    median squared distance to the nearest centre. Inside the loop, with a trained classifier, the same
+    score on its probabilities is :func:`neighbour_divergence`. Kernel herding (the previous ``bmal``) is
+    :class:`KernelHerding`.
+    """
+
+    def __init__(self, n_neighbors: int = 10, n_classes: int = 4, n_init: int = 3):
+        self.n_neighbors, self.n_classes, self.n_init = n_neighbors, n_classes, n_init
+
+    def _select(self, x: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
+        k = max(1, min(self.n_classes, x.shape[0]))
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(x)
+        d2 = squared_distances(x, km.cluster_centers_)
+        scale = np.median(d2.min(axis=1))
+        z = -d2 / (scale if scale > 0 else 1.0)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        score = neighbour_divergence(p, x, self.n_neighbors)
+        return np.lexsort((rng.random(x.shape[0]), -score))[:n_select]
+
+
+def neighbour_divergence(probs: np.ndarray, x: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
+    """[n] Eq. 11: mean KL divergence between each row's class distribution and its neighbours' in ``x``."""
+    _, nn = knn_mean_squared_distance(x, n_neighbors)
+    if nn.shape[1] == 0:
+        return np.zeros(x.shape[0])
+    return _kl_rows(probs[:, None, :], probs[nn]).mean(axis=1)
+
+
+class DACSKCenter(ColdStart):
     """Density-aware core-set (after Kim & Shin, KDD 2022, "In Defense of Core-set").
 
     Kim & Shin estimate each sample's density from its nearest neighbours, split the pool into density
@@ -201,7 +270,7 @@ class DACS(ColdStart):
         return np.array(chosen)
 
 
-class BMAL(ColdStart):
+class KernelHerding(ColdStart):
     """Batch-mode representative selection by greedy MMD minimisation (kernel herding).
 
     Batch-mode AL for cold start must pick a batch that is representative of the pool and not redundant.
@@ -249,7 +318,9 @@ COLD_STARTS: dict[str, type[ColdStart]] = {
     "random": RandomColdStart,
     "dacs": DACS,
     "bmal": BMAL,
+    "dacs_kcenter": DACSKCenter,
+    "kernel_herding": KernelHerding,
 }
 
-__all__ = ["BMAL", "COLD_STARTS", "ColdStart", "DACS", "KMeansColdStart", "KMeansPerClipColdStart", "RandomColdStart", "elbow_k",
+__all__ = ["BMAL", "COLD_STARTS", "ColdStart", "DACS", "DACSKCenter", "KernelHerding", "neighbour_divergence", "KMeansColdStart", "KMeansPerClipColdStart", "RandomColdStart", "elbow_k",
            "knn_density"]

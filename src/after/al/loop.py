@@ -22,20 +22,21 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from after.al.annotators import soft_labels
-from after.al.coldstart import COLD_STARTS
+from after.al.annotators import soft_labels, split_vote
+from after.al.coldstart import COLD_STARTS, ColdStart
 from after.al.pool import LabelPool, PoolLabel
 from after.al.records import RoundLog
 from after.al.strategies import STRATEGIES, PoolView, Strategy
 from after.atomic import atomic_write_text
 from after.config import require
-from after.errors import StateFileError
+from after.errors import AfterError, StateFileError
+from after.training.losses import NonFiniteLossError
 from after.evaluation.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class LoopConfig:
     mc_samples: int = 20             # T for BALD / BatchBALD
     warm_start: bool = True          # paper: continue from the previous round; False: reset() before each fit
     soft_labels: bool = False        # train on the annotators' vote distribution (paper Eq. 17)
+    strategy_args: dict = field(default_factory=dict)   # keyword arguments of the strategy's class
+    init_args: dict = field(default_factory=dict)       # keyword arguments of the cold start's class
 
     def __post_init__(self) -> None:
         require(0 < self.init_fraction <= 1, "init_fraction", self.init_fraction, "must be in (0, 1]")
@@ -65,6 +68,31 @@ class LoopConfig:
                 "must hold labelled fractions in (0, 1]")
         require(self.seed >= 0, "seed", self.seed, "must be >= 0")
         require(self.mc_samples >= 1, "mc_samples", self.mc_samples, "must be >= 1")
+
+
+class ComponentArgsError(AfterError, ValueError):
+    """``strategy_args`` / ``init_args`` that the chosen class does not take."""
+
+
+def _make(registry: dict, name: str, args: dict, key: str):
+    import inspect
+    cls = registry[name]
+    try:
+        return cls(**dict(args))
+    except TypeError as exc:
+        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise ComponentArgsError(f"{key} {dict(args)} does not fit {name!r} ({exc}); it takes "
+                                 f"{', '.join(params) or 'no arguments'}") from None
+
+
+def make_strategy(cfg: LoopConfig) -> Strategy:
+    """The strategy named in ``cfg``, built with ``cfg.strategy_args``."""
+    return _make(STRATEGIES, cfg.strategy, cfg.strategy_args, "strategy_args")
+
+
+def make_cold_start(cfg: LoopConfig) -> ColdStart:
+    """The cold start named in ``cfg``, built with ``cfg.init_args``."""
+    return _make(COLD_STARTS, cfg.init, cfg.init_args, "init_args")
 
 
 @dataclass
@@ -129,8 +157,15 @@ def round_sizes(n_pool: int, cfg: LoopConfig) -> list[int]:
     return [n_init] + [k] * cfg.rounds
 
 
-def to_targets(labels: Sequence[PoolLabel], classes: Sequence[str], soft: bool) -> np.ndarray:
-    """Pool labels -> int ``[n]`` (hard) or float ``[n, c]`` (soft)."""
+def majority_vote(share: np.ndarray, rng: np.random.Generator | None) -> int:
+    """The class with the most votes; a tie is broken by ``rng`` (by class order only without one)."""
+    best = np.flatnonzero(share >= share.max() - 1e-12)
+    return int(best[0] if best.size == 1 or rng is None else rng.choice(best))
+
+
+def to_targets(labels: Sequence[PoolLabel], classes: Sequence[str], soft: bool,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """Pool labels -> int ``[n]`` (hard; vote ties broken by ``rng``) or float ``[n, c]`` (soft)."""
     index = {c: i for i, c in enumerate(classes)}
     if soft:
         rows = []
@@ -145,25 +180,53 @@ def to_targets(labels: Sequence[PoolLabel], classes: Sequence[str], soft: bool) 
     out = []
     for lab in labels:
         if isinstance(lab, tuple):   # several annotators, hard training: the majority vote
-            lab = classes[int(np.argmax(soft_labels([list(lab)], classes)[0]))]
+            lab = classes[majority_vote(soft_labels([list(lab)], classes)[0], rng)]
         elif not isinstance(lab, str):
-            lab = max(lab, key=lab.get)
+            lab = classes[majority_vote(np.array([lab.get(c, 0.0) for c in classes]), rng)]
         if lab not in index:
             raise ValueError(f"label {lab!r} is not one of the classes {list(classes)}")
         out.append(index[lab])
     return np.asarray(out, dtype=np.int64)
 
 
-def vote_matrix(labels: Sequence[PoolLabel], classes: Sequence[str], n_slots: int) -> np.ndarray:
-    """Votes per annotator slot: int ``[n, n_slots]`` (class index, -1 where a clip has no such vote)."""
+def vote_matrix(labels: Sequence[PoolLabel], classes: Sequence[str], n_slots: int,
+                slots: dict[str, int] | None = None) -> np.ndarray:
+    """Votes per annotator head: int ``[n, n_slots]`` (class index, -1 where a clip has no such vote).
+
+    A vote keyed by its evaluator (``"C-E2:sad"``) goes to that evaluator's head: ``slots`` maps evaluator
+    ids to heads and is extended, in the order evaluators first appear, by the labels already given. A vote
+    with no evaluator id goes to the head of its position. An evaluator's first label inside the classes is
+    their vote (a head learns one class per clip).
+    """
     index = {c: i for i, c in enumerate(classes)}
+    slots = {} if slots is None else slots
     out = np.full((len(labels), n_slots), -1, dtype=np.int64)
     for row, lab in enumerate(labels):
         votes = (lab,) if isinstance(lab, str) else lab if isinstance(lab, tuple) else (max(lab, key=lab.get),)
-        for slot, vote in enumerate(votes[:n_slots]):
-            if vote in index:          # a vote outside the classes (e.g. "other") counts as no vote
-                out[row, slot] = index[vote]
+        for position, vote in enumerate(votes):
+            evaluator, names = split_vote(vote)
+            if evaluator is None:
+                slot = position
+            else:
+                if evaluator not in slots and len(slots) >= n_slots:
+                    raise AnnotatorSlotsError(
+                        f"evaluator {evaluator!r} would need annotator head {len(slots) + 1}, but the learner has "
+                        f"{n_slots} (learner.n_annotators); raise learner.n_annotators to the number of "
+                        "evaluators in the pool")
+                slot = slots.setdefault(evaluator, len(slots))
+            inside = [index[v] for v in names if v in index]   # a vote outside the classes counts as none
+            if slot < n_slots and inside:
+                out[row, slot] = inside[0]
     return out
+
+
+class AnnotatorSlotsError(AfterError, ValueError):
+    """More distinct evaluators than annotator heads."""
+
+
+def count_annotations(labels: Sequence[PoolLabel]) -> int:
+    """Annotations bought: one per clip for a hard label, one per evaluator vote for a tuple of votes."""
+    return sum(len(lab) if isinstance(lab, tuple) else 1 for lab in labels)
 
 
 def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -187,7 +250,11 @@ def build_view(strategy: Strategy, learner, data: LoopData, unl_rows: np.ndarray
     if "labelled_embeddings" in need:
         arrays["labelled_embeddings"] = learner.embed(lab_rows)
     if "grad_embeddings" in need:
-        arrays["grad_embeddings"] = learner.grad_embed(unl_rows)
+        if hasattr(learner, "penultimate_and_logits"):   # the factors: no [n, c*H] array
+            h, logits = learner.penultimate_and_logits(unl_rows)
+            arrays["penultimate"], arrays["residuals"] = h, badge_residuals(logits)
+        else:
+            arrays["grad_embeddings"] = learner.grad_embed(unl_rows)
     if "surprisal" in need:
         arrays["surprisal"] = (data.surprisal(unl_rows) if data.surprisal is not None
                                else class_surprisal(learner.predict_proba(unl_rows)))
@@ -197,6 +264,15 @@ def build_view(strategy: Strategy, learner, data: LoopData, unl_rows: np.ndarray
                              "use a learner with one head per annotator")
         arrays["annotator_probs"] = learner.predict_annotators(unl_rows)
     return PoolView(n_candidates=len(unl_rows), **arrays)
+
+
+def badge_residuals(logits: np.ndarray) -> np.ndarray:
+    """[n, c] p - onehot(argmax p): the class factor of BADGE's gradient embedding."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
+    return p.astype(np.float32)
 
 
 def class_surprisal(probs: np.ndarray) -> np.ndarray:
@@ -223,7 +299,8 @@ class ActiveLearningLoop:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log = RoundLog(self.run_dir / "rounds.jsonl")
-        self.strategy = STRATEGIES[cfg.strategy]()
+        self.strategy = make_strategy(cfg)
+        self.cold_start = make_cold_start(cfg)
         self.sizes = round_sizes(len(pool.ids), cfg)
         self._row_of = dict(zip(pool.ids, np.asarray(data.pool_rows)))
         self._pos = {i: p for p, i in enumerate(pool.ids)}
@@ -300,7 +377,7 @@ class ActiveLearningLoop:
         if r == 0:
             feats = self.data.init_features[[self._pos[i] for i in candidates]]
             t1 = time.perf_counter()
-            idx = COLD_STARTS[self.cfg.init]().select(feats, k, rng)
+            idx = self.cold_start.select(feats, k, rng)
             scores = [0.0] * len(idx)
         else:
             view = build_view(self.strategy, self.learner, self.data, self.rows(candidates),
@@ -309,6 +386,14 @@ class ActiveLearningLoop:
             sel = self.strategy.select(view, k, rng)
             idx, scores = sel.indices, [float(v) for v in sel.scores]
         return [candidates[int(i)] for i in idx], scores, t1 - t0, time.perf_counter() - t1
+
+    def _fit(self, r: int, labels: list, labelled: list[str]) -> dict:
+        if getattr(self.learner, "learns_from_votes", False):   # one head per annotator: every vote counts
+            votes = vote_matrix(labels, self.data.classes, len(self.learner.heads), self._slots)
+            return self.learner.fit_votes(self.rows(labelled), votes, self.data.val_rows, self.data.y_val)
+        y_train = to_targets(labels, self.data.classes, self.cfg.soft_labels,
+                             rng=np.random.default_rng([self.cfg.seed, r, 17]))
+        return self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
 
     def run_round(self, r: int) -> dict:
         ids, scores, t_score, t_select = self._select(r)
@@ -319,12 +404,12 @@ class ActiveLearningLoop:
         t0 = time.perf_counter()
         if not self.cfg.warm_start:
             self.learner.reset()
-        if getattr(self.learner, "learns_from_votes", False):   # one head per annotator: every vote counts
-            votes = vote_matrix(labels, self.data.classes, len(self.learner.heads))
-            fit = self.learner.fit_votes(self.rows(labelled), votes, self.data.val_rows, self.data.y_val)
-        else:
-            y_train = to_targets(labels, self.data.classes, self.cfg.soft_labels)
-            fit = self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
+        self._slots: dict[str, int] = {}
+        try:
+            fit = self._fit(r, labels, labelled)
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(f"round {r}: {exc}; lower the learning rate, check the features for "
+                                     "extreme values, or turn off AMP") from None
         t1 = time.perf_counter()
         self.learner.save_state(self._state_dir(r))
         if r > 1:   # keep r and r-1: until round r's record lands, resuming needs r-1's state
@@ -332,8 +417,13 @@ class ActiveLearningLoop:
         val = evaluate(self.learner, self.data.val_rows, self.data.y_val)
         test = evaluate(self.learner, self.data.test_rows, self.data.y_test)
         t2 = time.perf_counter()
+        n_val = len(self.data.val_rows)
         record = {
             "round": r, "n_labelled": len(labelled), "fraction": len(labelled) / len(self.pool.ids),
+            # validation labels are labels too: the share of every label used, pool and validation
+            "n_val_labels": n_val, "n_labels_total": len(labelled) + n_val,
+            "fraction_with_val": (len(labelled) + n_val) / (len(self.pool.ids) + n_val),
+            "n_annotations": count_annotations(labels),
             "strategy": self.cfg.init if r == 0 else self.cfg.strategy, "selected": ids, "scores": scores,
             "val_ua": val["ua"], "val_wa": val["wa"], "val_f1": val["f1"],
             "test_ua": test["ua"], "test_wa": test["wa"], "test_f1": test["f1"],
@@ -341,6 +431,6 @@ class ActiveLearningLoop:
             "seconds": {"score": t_score, "select": t_select, "train": t1 - t0, "evaluate": t2 - t1},
         }
         self.log.append(record)
-        log.info("round %d: %d labelled (%.1f%%), val UA %.3f, test UA %.3f", r, len(labelled),
-                 100 * record["fraction"], val["ua"], test["ua"])
+        log.info("round %d: %d labelled (%.1f%%; %d with validation), val UA %.3f, test UA %.3f", r,
+                 len(labelled), 100 * record["fraction"], record["n_labels_total"], val["ua"], test["ua"])
         return record

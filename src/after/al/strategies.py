@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["STRATEGIES", "PoolView", "Selection", "Strategy", "ScoreStrategy", "argmax_random_tie", "bald_scores",
            "seed_from", "Random", "Entropy", "LeastConfidence", "Margin", "BALD", "BatchBALD", "CoreSet", "BADGE",
-           "ALPs", "IndividualEntropy", "GroupEntropy", "VoteVariance", "MixedEntropy", "squared_distances"]
+           "ALPs", "IndividualEntropy", "GroupEntropy", "VoteVariance", "MixedEntropy", "MeanIndividualEntropy",
+           "MeanGroupEntropy", "ProbabilityVariance", "WeightedMix", "squared_distances"]
 
 
 class Random(Strategy):
@@ -76,12 +77,41 @@ def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """[n] squared distance from each row of x to its nearest centre (inf when there are no centres)."""
+def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """[n] squared distance from each row of x to its nearest centre (inf when there are no centres).
+
+    Chunked over the centres (a [n, chunk] block at a time), in the dtype of ``x`` (float32 stays float32)."""
     out = np.full(x.shape[0], np.inf)
+    xx = np.einsum("ij,ij->i", x, x)
     for start in range(0, centres.shape[0], chunk):
-        out = np.minimum(out, squared_distances(x, centres[start:start + chunk]).min(axis=1))
-    return out
+        c = centres[start:start + chunk].astype(x.dtype, copy=False)
+        d = xx[:, None] + np.einsum("ij,ij->i", c, c)[None, :] - 2.0 * (x @ c.T)
+        out = np.minimum(out, d.min(axis=1))
+    return np.maximum(out, 0.0)
+
+
+class _Incremental:
+    """Squared distances from every row to one chosen row, in O(n d) per call with the norms kept:
+    ``||x_i - x_j||^2 = |x_i|^2 + |x_j|^2 - 2 x_i.x_j``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self.norms = np.einsum("ij,ij->i", x, x)
+
+    def to(self, j: int) -> np.ndarray:
+        return np.maximum(self.norms + self.norms[j] - 2.0 * (self.x @ self.x[j]), 0.0)
+
+
+class _Factored:
+    """The same for BADGE embeddings g_i = a_i (x) h_i, never built: <g_i, g_j> = (a_i.a_j)(h_i.h_j), so a
+    distance costs O(n (H + c)) instead of O(n H c)."""
+
+    def __init__(self, h: np.ndarray, a: np.ndarray):
+        self.h, self.a = h, a
+        self.norms = np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", h, h)
+
+    def to(self, j: int) -> np.ndarray:
+        return np.maximum(self.norms + self.norms[j] - 2.0 * (self.a @ self.a[j]) * (self.h @ self.h[j]), 0.0)
 
 
 class CoreSet(Strategy):
@@ -89,7 +119,8 @@ class CoreSet(Strategy):
 
     Each pick is the candidate farthest (Euclidean) from every labelled embedding and every earlier pick;
     its score is that distance. With no labelled embeddings (m = 0) the pool mean stands in for the
-    labelled set, so the first pick is the candidate farthest from it.
+    labelled set, so the first pick is the candidate farthest from it. Exact; the min-distance vector is
+    updated incrementally (one O(n d) product per pick, float32 when the embeddings are).
     """
 
     requires = frozenset({"embeddings", "labelled_embeddings"})
@@ -98,47 +129,68 @@ class CoreSet(Strategy):
         x = view.embeddings
         centres = view.labelled_embeddings if view.labelled_embeddings.shape[0] else x.mean(axis=0, keepdims=True)
         min_d = min_squared_distance(x, centres)
+        dist = _Incremental(x)
         chosen, scores = [], []
         for _ in range(k):
             i = argmax_random_tie(min_d, rng)
             chosen.append(i)
-            scores.append(np.sqrt(min_d[i]))
-            min_d = np.minimum(min_d, squared_distances(x, x[i:i + 1])[:, 0])
-            min_d[chosen] = -np.inf  # never picked again
+            scores.append(np.sqrt(max(min_d[i], 0.0)))
+            np.minimum(min_d, dist.to(i), out=min_d)
+            min_d[i] = -np.inf  # never picked again
         return Selection(np.array(chosen), np.array(scores))
+
+
+def kmeans_pp(dist, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
+    """k-means++ seeding (D^2 sampling) from the largest norm, for a ``dist`` with ``norms`` and ``to(j)``.
+
+    Each later pick is drawn with probability proportional to its squared distance to the nearest pick;
+    one O(n) distance update per pick. Returns (picks, scores: the norm, then each pick's distance)."""
+    norms = np.sqrt(dist.norms)
+    first = argmax_random_tie(norms, rng)
+    chosen, scores = [first], [float(norms[first])]
+    min_d = dist.to(first).astype(np.float64)
+    min_d[first] = 0.0
+    n = min_d.shape[0]
+    for _ in range(k - 1):
+        cum = np.cumsum(min_d)
+        if cum[-1] > 0:
+            i = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), n - 1)
+        else:  # every remaining point duplicates a pick: no gradient diversity left, draw uniformly
+            free = np.ones(n, dtype=bool)
+            free[chosen] = False
+            i = int(rng.choice(np.flatnonzero(free)))
+        chosen.append(i)
+        scores.append(float(np.sqrt(min_d[i])))
+        np.minimum(min_d, dist.to(i), out=min_d)
+        min_d[chosen[-1]] = 0.0
+    return chosen, scores
 
 
 class BADGE(Strategy):
     """Batch Active learning by Diverse Gradient Embeddings (Ash et al. 2020).
 
-    k-means++ seeding on ``grad_embeddings`` [n, g]: the first pick is the largest gradient norm (as in the
-    authors' code), each later pick is drawn with probability proportional to its squared distance to the
-    nearest pick (D^2 sampling). Score: that distance (the norm for the first pick).
+    k-means++ seeding on the gradient embeddings g_i = (p_i - onehot(argmax p_i)) (x) h_i: the first pick is
+    the largest gradient norm (as in the authors' code), each later pick is drawn with probability
+    proportional to its squared distance to the nearest pick (D^2 sampling). Score: that distance (the norm
+    for the first pick). Given the factors (``penultimate`` h, ``residuals`` a) instead of
+    ``grad_embeddings``, the same distances are computed without the [n, c*H] array (exact, faster).
     """
 
-    requires = frozenset({"grad_embeddings"})
+    requires = frozenset({"grad_embeddings"})   # or its factors: see PoolView.missing
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
-        g = view.grad_embeddings
-        norms = np.sqrt((g * g).sum(1))
-        first = argmax_random_tie(norms, rng)
-        chosen, scores = [first], [norms[first]]
-        min_d = squared_distances(g, g[first:first + 1])[:, 0]
-        for _ in range(k - 1):
-            min_d[chosen] = 0.0
-            total = min_d.sum()
-            if total > 0:
-                i = int(rng.choice(g.shape[0], p=min_d / total))
-            else:  # every remaining point duplicates a pick: no gradient diversity left, draw uniformly
-                i = int(rng.choice(np.setdiff1d(np.arange(g.shape[0]), chosen)))
-            chosen.append(i)
-            scores.append(np.sqrt(min_d[i]))
-            min_d = np.minimum(min_d, squared_distances(g, g[i:i + 1])[:, 0])
+        if view.grad_embeddings is not None:
+            dist = _Incremental(view.grad_embeddings)
+        else:
+            dist = _Factored(view.penultimate, view.residuals)
+        chosen, scores = kmeans_pp(dist, k, rng)
         return Selection(np.array(chosen), np.array(scores))
 
 
-def nearest_to_centres(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One distinct row of x per centre: the nearest row not already taken by an earlier centre.
+def nearest_to_centres(x: np.ndarray, centres: np.ndarray,
+                       rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One distinct row of x per centre: the nearest row not already taken by an earlier centre; rows at
+    the same distance are chosen between by ``rng`` (row order only without one).
 
     Returns (indices [k], distances [k]). Needs len(x) >= len(centres).
     """
@@ -147,7 +199,7 @@ def nearest_to_centres(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, 
     idx, dist = [], []
     for c in range(centres.shape[0]):
         row = np.where(taken, np.inf, d[c])
-        i = int(np.argmin(row))
+        i = int(np.argmin(row)) if rng is None else argmax_random_tie(-row, rng)
         taken[i] = True
         idx.append(i)
         dist.append(row[i])
@@ -178,7 +230,7 @@ class ALPs(Strategy):
         norms = np.linalg.norm(s, axis=1, keepdims=True)
         s = s / np.where(norms > 0, norms, 1.0)
         km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(s)
-        idx, dist = nearest_to_centres(s, km.cluster_centers_)
+        idx, dist = nearest_to_centres(s, km.cluster_centers_, rng)
         return top_k_from(idx, -dist, rng)
 
 
@@ -187,28 +239,62 @@ class _AnnotatorStrategy(ScoreStrategy):
 
 
 class IndividualEntropy(_AnnotatorStrategy):
-    """Mean entropy of the per-annotator predictions; see :func:`after.al.annotators.individual_entropy`."""
+    """Paper Eq. 12-13: the (clip, annotator) pairs with the highest entropy; a clip's score is its best
+    pair's entropy, and :meth:`annotators` names the annotator to ask (see
+    :func:`after.al.annotators.individual_entropy`)."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.individual_entropy(view.annotator_probs)
 
+    def annotators(self, view: PoolView, indices: np.ndarray) -> np.ndarray:
+        """The annotator of each chosen clip's highest-entropy pair."""
+        return annotators.best_annotator(view.annotator_probs[np.asarray(indices)])
+
 
 class GroupEntropy(_AnnotatorStrategy):
-    """Entropy of the predicted group vote; see :func:`after.al.annotators.group_entropy`."""
+    """Paper Eq. 14: entropy of the softmax of the summed normalised logits."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.group_entropy(view.annotator_probs)
 
 
 class VoteVariance(_AnnotatorStrategy):
-    """Spread of the annotators' predicted votes; see :func:`after.al.annotators.vote_variance`."""
+    """Paper Eq. 15: variance of the heads' (one-hot) votes."""
 
     def scores(self, view: PoolView) -> np.ndarray:
         return annotators.vote_variance(view.annotator_probs)
 
 
 class MixedEntropy(_AnnotatorStrategy):
-    """Weighted mix of normalised individual and group entropy; see :func:`after.al.annotators.mixed_entropy`."""
+    """The paper's mix: individual (Eq. 13) + group (Eq. 14) entropy."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mixed_entropy(view.annotator_probs)
+
+
+class MeanIndividualEntropy(_AnnotatorStrategy):
+    """ACTOR-style: mean over annotator heads of each head's entropy."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mean_individual_entropy(view.annotator_probs)
+
+
+class MeanGroupEntropy(_AnnotatorStrategy):
+    """ACTOR-style: entropy of the mean of the heads' probabilities."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.mean_group_entropy(view.annotator_probs)
+
+
+class ProbabilityVariance(_AnnotatorStrategy):
+    """Sum over classes of the variance across heads of p_a(y | x)."""
+
+    def scores(self, view: PoolView) -> np.ndarray:
+        return annotators.probability_variance(view.annotator_probs)
+
+
+class WeightedMix(_AnnotatorStrategy):
+    """Weighted mix of the normalised mean individual and mean group entropy (``weight`` on individual)."""
 
     def __init__(self, weight: float = 0.5):
         if not 0.0 <= weight <= 1.0:
@@ -216,7 +302,7 @@ class MixedEntropy(_AnnotatorStrategy):
         self.weight = weight
 
     def scores(self, view: PoolView) -> np.ndarray:
-        return annotators.mixed_entropy(view.annotator_probs, self.weight)
+        return annotators.weighted_mix(view.annotator_probs, self.weight)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -233,4 +319,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "group_entropy": GroupEntropy,
     "vote_variance": VoteVariance,
     "mix": MixedEntropy,
+    "mean_individual_entropy": MeanIndividualEntropy,
+    "mean_group_entropy": MeanGroupEntropy,
+    "probability_variance": ProbabilityVariance,
+    "weighted_mix": WeightedMix,
 }

@@ -59,18 +59,30 @@ def file_hash(path: str | Path) -> str:
     return _FILE_HASHES[memo]
 
 
-def backbone_key(backbone: AnyBackbone, max_seconds: float) -> str:
+FEATURE_KINDS = ("hidden_states", "frontend")
+
+
+def backbone_key(backbone: AnyBackbone, max_seconds: float, features: str = "hidden_states") -> str:
     """Identity of (architecture + weights + extraction settings): the cache folder name."""
     parts = f"{CACHE_FORMAT}|{backbone.kind}|{backbone.source}|{backbone.fingerprint()}|max_s={max_seconds}"
+    if features != "hidden_states":
+        parts += f"|features={features}"
     return hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
 
 
+def has_frontend(backbone: AnyBackbone) -> bool:
+    """Whether ``backbone`` exposes its convolutional front end without positions (Whisper does)."""
+    return callable(getattr(backbone, "frontend", None))
+
+
 @torch.inference_mode()
-def pooled_hidden_states(backbone: Backbone, waves: Sequence[np.ndarray]) -> np.ndarray:
-    """One batch through a neural backbone: ``[B, L+1, D]`` float32, each layer mean-pooled over valid frames."""
+def pooled_hidden_states(backbone: Backbone, waves: Sequence[np.ndarray], features: str = "hidden_states"
+                         ) -> np.ndarray:
+    """One batch through a neural backbone: ``[B, L+1, D]`` float32, each layer mean-pooled over valid frames
+    (``features="frontend"``: ``[B, 1, D]``, the front end before positional embeddings)."""
     device = backbone_device(backbone)
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-        out = backbone(waves)
+        out = backbone.frontend(waves) if features == "frontend" else backbone(waves)
         pooled = masked_mean(out.hidden_states.float(), out.mask)   # [L+1, B, D]
     return pooled.transpose(0, 1).float().cpu().numpy()
 
@@ -111,6 +123,7 @@ def extract_embeddings(
     device: str | torch.device | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    features: str = "hidden_states",
 ) -> np.ndarray:
     """Embeddings of ``paths``: ``[n, L+1, D]`` float32 (``[n, 1, D]`` for egemaps/logmel).
 
@@ -118,16 +131,23 @@ def extract_embeddings(
     ``batch_seconds`` padded audio; clips are cropped to ``max_seconds``. Cached rows are stored as
     ``store_dtype`` (``float16`` halves the disk; the values are mean-pooled activations, well within
     its range). ``progress(done, total)`` is called after each batch.
+    ``features="frontend"``: ``[n, 1, D]``, the convolutional front end before positional embeddings
+    (Whisper only; see :meth:`WhisperBackbone.frontend`), cached under its own key.
     """
+    if features not in FEATURE_KINDS:
+        raise ValueError(f"features must be one of {FEATURE_KINDS}, got {features!r}")
     bb = load_backbone(backbone) if isinstance(backbone, str) else backbone
     neural = isinstance(bb, Backbone)
+    if features == "frontend" and not has_frontend(bb):
+        raise ValueError(f"backbone {bb.kind!r} exposes no front end without positions; use hidden states")
     if neural:
         bb.eval().to(pick_device(device))
     n = len(paths)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = folder / "embeddings" / backbone_key(bb, max_seconds)
+    folder = folder / "embeddings" / backbone_key(bb, max_seconds, features)
     hashes = [file_hash(p) for p in paths] if use_cache else [""] * n
-    out = np.zeros((n, bb.num_hidden_states, bb.hidden_size), dtype=np.float32)
+    n_states = 1 if features == "frontend" else bb.num_hidden_states
+    out = np.zeros((n, n_states, bb.hidden_size), dtype=np.float32)
     todo = []
     for i, h in enumerate(hashes):
         f = folder / h[:2] / f"{h}.npy"
@@ -144,7 +164,7 @@ def extract_embeddings(
     for batch in length_batches(durations, batch_seconds):
         rows = [todo[j] for j in batch]
         waves = [load_audio(paths[i], max_duration_s=max_seconds) for i in rows]
-        emb = pooled_hidden_states(bb, waves) if neural else bb.embed(waves)
+        emb = pooled_hidden_states(bb, waves, features) if neural else bb.embed(waves)
         for i, e in zip(rows, emb):
             out[i] = e
             if use_cache:

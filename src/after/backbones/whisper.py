@@ -101,6 +101,19 @@ class WhisperBackbone(Backbone):
         hidden = torch.stack(out.hidden_states)              # [L+1, B, T, D]
         return BackboneOutput(hidden, frame_mask(self.valid_frames(n_samples).to(device), hidden.shape[2]))
 
+    def frontend(self, waves: Waves) -> BackboneOutput:
+        """The convolutional front end alone: ``gelu(conv2(gelu(conv1(log-mel))))`` ``[1, B, T, D]``, BEFORE
+        the sinusoidal positions are added. ``forward``'s hidden state 0 is this plus the position table,
+        so its time average encodes the clip's length (the mean of the table's first T rows); this is the
+        "CNN-based encoder" output AFTER's k-means cold start clusters."""
+        device = self._full_pos.device
+        clips = [c[: self.max_samples] for c in as_tensors(waves, "cpu")]
+        n_samples = torch.tensor([c.shape[0] for c in clips])
+        feats = self.log_mel(clips).to(device=device, dtype=self.encoder.conv1.weight.dtype)
+        h = nn.functional.gelu(self.encoder.conv1(feats))
+        h = nn.functional.gelu(self.encoder.conv2(h)).permute(0, 2, 1)     # [B, T, D]
+        return BackboneOutput(h[None], frame_mask(self.valid_frames(n_samples).to(device), h.shape[1]))
+
     def run_top(self, hidden: torch.Tensor, first: int) -> list[torch.Tensor]:
         """Layers ``first ..`` on ``hidden`` ``[B, T, D]`` (the output of layer ``first``): their hidden
         states, the last one after the final LayerNorm, exactly as :meth:`forward` reports them."""

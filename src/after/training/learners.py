@@ -24,7 +24,7 @@ from after.atomic import atomic_open
 from after.errors import StateFileError
 from after.training.config import HeadConfig
 from after.training.heads import LayerMix, MLPHead, badge_gradients
-from after.training.losses import as_soft_labels, inverse_frequency_weights, soft_cross_entropy
+from after.training.losses import as_soft_labels, check_finite, inverse_frequency_weights, soft_cross_entropy
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,25 @@ def few_threads(device: torch.device, n: int = 1):
         torch.set_num_threads(before)
 
 
-def save_learner_state(path, state: dict, n_fits: int) -> None:
+def save_learner_state(path, state: dict, n_fits: int, extra: dict | None = None) -> None:
     """Write a learner's weights and fit counter atomically to ``path/state.pt`` (for resuming AL runs).
 
     The fit counter seeds the next fit, so a resumed run trains exactly as the uninterrupted one would.
+    ``extra``: further tensors saved beside the weights (the feature standardisation statistics).
     """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
+    blob = {"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}
+    if extra:
+        blob["extra"] = {k: torch.as_tensor(v).detach().cpu() for k, v in extra.items()}
     with atomic_open(folder / "state.pt", "wb") as fh:
-        torch.save({"state": {k: v.detach().cpu() for k, v in state.items()}, "n_fits": int(n_fits)}, fh)
+        torch.save(blob, fh)
+
+
+def load_learner_extra(path) -> dict:
+    """The ``extra`` tensors saved with a learner's state (empty for states saved without)."""
+    saved = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)
+    return {k: v.numpy() for k, v in saved.get("extra", {}).items()}
 
 
 def load_learner_state(path) -> tuple[dict, int]:
@@ -123,7 +133,10 @@ class EmbeddingLearner:
     """Frozen fast path: only the head trains, on precomputed embeddings ``[N, L, D]`` (or ``[N, D]``).
 
     Features are standardised per layer and dimension with statistics of ``norm_idx`` rows (default: all
-    rows; unsupervised, no labels used). Training is full-batch Adam up to ``cfg.batch_size`` rows.
+    rows; unsupervised, no labels used). Pass the rows the learner may see (the unlabelled pool, or the
+    training rows): with the default, validation and test clips shape the statistics. The statistics
+    (``norm_mean``, ``norm_std``) are saved with the learner's state and checked when it is loaded.
+    Training is full-batch Adam up to ``cfg.batch_size`` rows.
     """
 
     def __init__(self, features: np.ndarray, cfg: HeadConfig, n_classes: int, seed: int = 0,
@@ -136,15 +149,28 @@ class EmbeddingLearner:
         if not np.isfinite(x).all():
             raise ValueError("features contain NaN or infinite values")
         ref = x if norm_idx is None else x[np.asarray(norm_idx)]
-        mean, std = ref.mean(0, keepdims=True), ref.std(0, keepdims=True)
+        mean, std = ref.mean(0, keepdims=True), np.maximum(ref.std(0, keepdims=True), 1e-6)
+        self.norm_mean, self.norm_std = mean, std
         self.device = torch.device(device)
-        self.x = torch.from_numpy((x - mean) / np.maximum(std, 1e-6)).to(self.device)
+        self.x = torch.from_numpy((x - mean) / std).to(self.device)
+        self._build_head(cfg, n_classes, seed)
+
+    @classmethod
+    def sharing_features(cls, other: "EmbeddingLearner", cfg: HeadConfig, n_classes: int, seed: int
+                         ) -> "EmbeddingLearner":
+        """A new head on ``other``'s standardised features (one copy of the pool's features, not one per head)."""
+        new = cls.__new__(cls)
+        new.norm_mean, new.norm_std, new.device, new.x = other.norm_mean, other.norm_std, other.device, other.x
+        new._build_head(cfg, n_classes, seed)
+        return new
+
+    def _build_head(self, cfg: HeadConfig, n_classes: int, seed: int) -> None:
         self.cfg = cfg
         self.n_classes = int(n_classes)
         self.seed = int(seed)
         self._n_fits = 0
         with seeded(self.seed):
-            self.model = EmbeddingHead(x.shape[1], x.shape[2], self.n_classes, cfg).to(self.device)
+            self.model = EmbeddingHead(self.x.shape[1], self.x.shape[2], self.n_classes, cfg).to(self.device)
         self._initial = copy.deepcopy(self.model.state_dict())
 
     def reset(self) -> None:
@@ -152,15 +178,20 @@ class EmbeddingLearner:
         self._n_fits = 0
 
     def save_state(self, path) -> None:
-        save_learner_state(path, self.model.state_dict(), self._n_fits)
+        save_learner_state(path, self.model.state_dict(), self._n_fits,
+                           extra={"norm_mean": self.norm_mean, "norm_std": self.norm_std})
 
     def load_state(self, path) -> None:
         state, self._n_fits = load_learner_state(path)
+        saved = load_learner_extra(path)
+        if "norm_mean" in saved and not (np.allclose(saved["norm_mean"], self.norm_mean, rtol=1e-5, atol=1e-6)
+                                         and np.allclose(saved["norm_std"], self.norm_std, rtol=1e-5, atol=1e-6)):
+            raise ValueError(f"{path}: the learner was saved with other feature statistics than this one "
+                             "computes (the pool or its features changed); start a new run directory")
         self.model.load_state_dict(state)
         self.model.eval()
 
-    def _loss(self, idx: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        x = self.x[idx]
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         if self.model.training and self.cfg.input_noise > 0:
             x = x + self.cfg.input_noise * torch.randn_like(x)
         return soft_cross_entropy(self.model(x), y, w)
@@ -181,19 +212,22 @@ class EmbeddingLearner:
         opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self._n_fits += 1
         best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
+        x_tr, x_va = self.x[tr], self.x[va]     # gathered once per fit, not once per step from the whole pool
         with seeded(self.seed * 1_000_003 + self._n_fits), few_threads(self.device):
             for epoch in range(1, self.cfg.max_epochs + 1):
                 self.model.train()
                 perm = torch.randperm(len(tr)).to(self.device)
                 for start in range(0, len(perm), self.cfg.batch_size):
                     pos = perm[start:start + self.cfg.batch_size]
-                    loss = self._loss(tr[pos], ytr[pos], w)
+                    loss = self._loss(x_tr[pos], ytr[pos], w)
+                    check_finite(loss, f"epoch {epoch}, training batch {start // self.cfg.batch_size + 1}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 self.model.eval()
-                with torch.no_grad():
-                    val = float(self._loss(va, yva, w))
+                with torch.no_grad():   # unweighted: class weights describe the training labels only
+                    val = float(self._loss(x_va, yva, None))
+                check_finite(val, f"epoch {epoch}, validation loss")
                 if val < best - 1e-6:
                     best, best_epoch = val, epoch
                     best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -205,34 +239,53 @@ class EmbeddingLearner:
         return {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best,
                 "seconds": time.perf_counter() - t0}
 
+    # rows per inference chunk: the layer-mix input of a chunk is rows x L x D floats (57 MB at 4096 x 7 x 512)
+    infer_chunk = 4096
+
     @torch.no_grad()
-    def _logits(self, idx) -> torch.Tensor:
+    def _mixed(self, idx) -> torch.Tensor:
+        """``[n, D]`` the layer mix of rows ``idx``: everything before the head's first dropout, computed once
+        per call in chunks (never a gathered copy of all ``[n, L, D]`` rows at once)."""
         self.model.eval()
-        return self.model(self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)])
+        rows = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
+        out = torch.empty((len(rows), self.x.shape[2]), dtype=self.x.dtype, device=self.device)
+        for s in range(0, len(rows), self.infer_chunk):
+            out[s:s + self.infer_chunk] = self.model.mix(self.x[rows[s:s + self.infer_chunk]])
+        return out
+
+    def _logits(self, idx) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.head(self._mixed(idx))
 
     def predict_proba(self, idx) -> np.ndarray:
         return torch.softmax(self._logits(idx).float(), -1).cpu().numpy()
 
     @torch.no_grad()
     def predict_mc(self, idx, n_samples: int, seed: int) -> np.ndarray:
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
+        """``[n, c, T]``; the layer mix (before the first dropout) is computed once, then only the MLP head
+        runs ``T`` times with dropout on."""
+        mixed = self._mixed(idx)
+        out = np.empty((len(mixed), self.n_classes, n_samples), dtype=np.float32)
         with seeded(seed):
             self.model.train()  # the head has dropout only (no batch norm): train() just switches dropout on
             try:
-                out = torch.stack([torch.softmax(self.model(rows).float(), -1) for _ in range(n_samples)], -1)
+                for t in range(n_samples):
+                    out[:, :, t] = torch.softmax(self.model.head(mixed).float(), -1).cpu().numpy()
             finally:
                 self.model.eval()
-        return out.cpu().numpy()
+        return out
 
     @torch.no_grad()
     def embed(self, idx) -> np.ndarray:
-        self.model.eval()
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
-        return self.model.penultimate(rows).float().cpu().numpy()
+        return self.model.head.penultimate(self._mixed(idx)).float().cpu().numpy()
+
+    @torch.no_grad()
+    def penultimate_and_logits(self, idx) -> tuple[np.ndarray, np.ndarray]:
+        """``([n, H], [n, c])`` in one pass: the factors of BADGE's gradient embeddings."""
+        h = self.model.head.penultimate(self._mixed(idx))
+        return h.float().cpu().numpy(), self.model.head.out(h).float().cpu().numpy()
 
     @torch.no_grad()
     def grad_embed(self, idx) -> np.ndarray:
-        self.model.eval()
-        rows = self.x[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)]
-        h = self.model.penultimate(rows)
+        h = self.model.head.penultimate(self._mixed(idx))
         return badge_gradients(h, self.model.head.out(h)).cpu().numpy()

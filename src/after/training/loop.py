@@ -14,7 +14,7 @@ from after.backbones.batching import length_batches
 from after.training.config import TrainConfig
 from after.training.heads import badge_gradients
 from after.training.learners import seeded
-from after.training.losses import inverse_frequency_weights, soft_cross_entropy
+from after.training.losses import check_finite, inverse_frequency_weights, soft_cross_entropy
 from after.training.model import SERModel
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def train_model(model: SERModel, load: LoadWave, durations_s: np.ndarray, train_
                 with _autocast(device, use_amp):
                     logits = model(waves)
                 loss = soft_cross_entropy(logits, target, w_dev)
+                check_finite(loss, f"epoch {epoch}, training batch {step} of {len(batches)}")
                 scaler.scale(loss / cfg.grad_accum).backward()
                 if step % cfg.grad_accum == 0 or step == len(batches):
                     scaler.step(opt)
@@ -112,7 +113,9 @@ def train_model(model: SERModel, load: LoadWave, durations_s: np.ndarray, train_
                 n_seen += len(batch)
                 if progress:
                     progress("train", step, len(batches))
-            val = _mean_loss(model, load, durations_s, val_idx, y_val, w, cfg)
+            # unweighted: class weights describe the training labels (a class absent there has weight 0)
+            val = _mean_loss(model, load, durations_s, val_idx, y_val, None, cfg)
+            check_finite(val, f"epoch {epoch}, validation loss")
             history.append({"epoch": epoch, "train_loss": total / max(n_seen, 1), "val_loss": val})
             log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, total / max(n_seen, 1), val)
             if val < best - 1e-6:

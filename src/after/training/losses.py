@@ -5,6 +5,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from after.errors import AfterError
+
+
+class NonFiniteLossError(AfterError, RuntimeError):
+    """Training or validation loss became NaN or infinite; the message names the epoch and the batch
+    (and, from the active-learning loop, the round)."""
+
+
+def check_finite(loss: torch.Tensor | float, where: str) -> None:
+    """Raise :class:`NonFiniteLossError` naming ``where`` if ``loss`` is NaN or infinite."""
+    value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+    if not np.isfinite(value):
+        raise NonFiniteLossError(f"{where}: the loss is {value}")
+
 
 def as_soft_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Hard labels ``[n]`` int -> one-hot ``[n, c]``; soft labels ``[n, c]`` are checked and passed on."""
