@@ -132,7 +132,8 @@ class EmbeddingLearner:
         ref = x if norm_idx is None else x[np.asarray(norm_idx)]
         mean, std = ref.mean(0, keepdims=True), ref.std(0, keepdims=True)
         self.device = torch.device(device)
-        self.x = torch.from_numpy((x - mean) / np.maximum(std, 1e-6)).to(self.device)
+        self.norm_mean, self.norm_std = mean[0], np.maximum(std, 1e-6)[0]   # [L, D]: saved in model bundles
+        self.x = torch.from_numpy((x - self.norm_mean) / self.norm_std).to(self.device)
         self.cfg = cfg
         self.n_classes = int(n_classes)
         self.seed = int(seed)
