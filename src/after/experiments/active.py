@@ -174,6 +174,8 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone})
     (run / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    from after.experiments.final_model import save_al_bundle
+    save_al_bundle(cfg, learner, classes, run, summary)     # the learner after the latest round: RUN/model/
     from after.reports.learning_curve import plot_learning_curves
     plot_learning_curves({f"{cfg.init}+{cfg.strategy}": records}, run / "learning_curve.png")
     return summary
