@@ -40,3 +40,26 @@ def test_al_bundle_reproduces_the_last_round(tmp_path):
     # float32 features here, float16-cached ones in the learner (log-mel values near -10)
     np.testing.assert_allclose(got, expected, atol=2e-2)
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.95
+
+
+def test_waiting_for_labels_leaves_the_latest_finished_round_in_model(tmp_path):
+    import csv
+    from test_loop import CLASSES
+    config = _config(tmp_path, oracle="file", rounds=2, budget=0.4)
+    run = tmp_path / "run"
+    assert cli(["al", str(config), "-o", str(run)]) == 3          # cold start asked for: nothing trained yet
+    assert not (run / "model").exists()
+    truth = {f"syn_s{s}_{e}_{k}": e for s in range(6) for e in CLASSES for k in range(4)}
+    sheet = run / "to_label.csv"
+    rows = list(csv.DictReader(open(sheet)))
+    for r in rows:
+        r["label"] = r["label"] or truth[r["id"]]
+    with open(sheet, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert cli(["al", str(config), "-o", str(run)]) == 3          # round 0 trained, round 1's labels pending
+    bundle = load_bundle(run / "model")
+    first = json.loads((run / "rounds.jsonl").read_text().splitlines()[0])
+    assert bundle.metrics["round"] == 0 and bundle.metrics["test_ua"] == first["test_ua"]
+    assert bundle.metrics["pending"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from after.al.coldstart import COLD_STARTS
 from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData
-from after.al.oracles import FileOracle, MultiAnnotatorOracle, SimulatedOracle
+from after.al.oracles import FileOracle, LabelsPending, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import summarize_rounds
 from after.al.strategies import STRATEGIES
@@ -169,7 +169,12 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
     data = loop_data(cfg, manifest, pool_ids, fold, feats)
     pool = LabelPool.open(run / "pool.json", pool_ids, make_oracle(cfg, manifest, pool_ids, run))
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
-    records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
+    try:
+        records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
+    except LabelsPending:
+        from after.experiments.final_model import save_pending_al_bundle
+        save_pending_al_bundle(cfg, learner, classes, run)   # RUN/model/: the latest finished round's learner
+        raise
     summary = summarize_rounds(records)
     summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone})

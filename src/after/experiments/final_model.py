@@ -80,3 +80,17 @@ def save_al_bundle(cfg, learner, classes: list[str], run_dir: Path, summary: dic
     return save_bundle(Path(run_dir) / MODEL_DIR, learner, classes, backbone=lc.backbone, head_cfg=lc.head,
                        model_cfg=lc.model, config=config_to_dict(cfg), metrics=summary, manifest=manifest,
                        max_clip_s=max_clip_s)
+
+
+def save_pending_al_bundle(cfg, learner, classes: list[str], run_dir: Path) -> Path | None:
+    """``after al`` waiting for labels (exit 3): the learner of the latest finished round, if any, to RUN/model/.
+
+    The loop asks for a round's labels before it trains, so the learner in memory is the latest round's.
+    """
+    from after.al.records import RoundLog
+    done = RoundLog(Path(run_dir) / "rounds.jsonl").records()
+    if not done:
+        return None
+    last = done[-1]
+    figures = {k: last[k] for k in ("round", "n_labelled", "fraction", "test_ua", "test_wa", "val_ua") if k in last}
+    return save_al_bundle(cfg, learner, classes, run_dir, {**figures, "pending": "labels of the next round"})
