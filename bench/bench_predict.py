@@ -112,7 +112,7 @@ def peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encoder", default=str(SHARED / "models" / "whisper-tiny.en"))
-    ap.add_argument("--clips", type=int, default=96, help="clips in the throughput comparison")
+    ap.add_argument("--clips", type=int, default=96, help="clips in the throughput comparison (0: skip it)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch-seconds", type=float, default=60.0)
     ap.add_argument("--hours", type=float, nargs="*", default=[1.0, 10.0])
@@ -122,6 +122,13 @@ def main() -> None:
     import torch
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
 
+    if args.clips:
+        throughput(args)
+    if args.hours:
+        memory(args)
+
+
+def throughput(args) -> None:
     bundle = make_bundle(args.encoder, OUT / f"bundle_{Path(args.encoder).name}")
     clips = shared_clips(args.clips)
     audio_s = write_manifest(clips, OUT / "throughput.csv")
@@ -134,17 +141,17 @@ def main() -> None:
     print(f"  bare forward    best {min(bare):.1f} s  ({audio_s / min(bare):.1f}x real time)  all {bare}")
     print(f"  ratio (after predict throughput / bare): {min(bare) / min(ours):.2f}")
 
-    if args.hours:
-        mem_bundle = make_bundle(args.memory_encoder, OUT / f"bundle_{Path(args.memory_encoder).name}")
-        pool = shared_clips(480)
-        for h in args.hours:
-            manifest = OUT / f"memory_{h:g}h.csv"
-            total = write_manifest(pool, manifest, hours=h)
-            rss, wall = peak_rss_mib([sys.executable, "-m", "after.cli", "predict", str(mem_bundle), str(manifest),
-                                      "-o", str(OUT / f"memory_{h:g}h_pred.csv")])
-            print(f"memory, {total / 3600:.2f} h ({sum(1 for _ in open(manifest)) - 1} clips), encoder "
-                  f"{args.memory_encoder}: peak RSS {rss:.0f} MiB, {wall:.0f} s")
 
+def memory(args) -> None:
+    bundle = make_bundle(args.memory_encoder, OUT / f"bundle_{Path(args.memory_encoder).name}")
+    pool = shared_clips(480)
+    for h in args.hours:
+        manifest = OUT / f"memory_{h:g}h.csv"
+        total = write_manifest(pool, manifest, hours=h)
+        rss, wall = peak_rss_mib([sys.executable, "-m", "after.cli", "predict", str(bundle), str(manifest),
+                                  "-o", str(OUT / f"memory_{h:g}h_pred.csv")])
+        print(f"memory, {total / 3600:.2f} h ({sum(1 for _ in open(manifest)) - 1} clips), encoder "
+              f"{args.memory_encoder}: peak RSS {rss:.0f} MiB, {wall:.0f} s")
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,8 @@ different lengths go one per call), output ``probabilities`` float32 ``[batch, c
 and the time axis are dynamic. Inside: the encoder's own front end (Whisper: log-mel spectrogram as a
 DFT convolution, equal to ``WhisperFeatureExtractor``; wav2vec2 family: per-clip normalisation), every
 hidden state, then the bundle's layer mix, pooling and head. Class names are stored in the model's
-metadata (``classes``, comma-separated).
+metadata (``classes``, comma-separated) with ``max_clip_s``: crop longer clips to it, as ``after predict``
+does (Whisper's position table ends at 30 s; use segments for long recordings).
 
 Needs the optional extra: ``pip install 'after[onnx]'`` (onnx, onnxruntime, onnxscript).
 """
