@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+# as `after predict` sets it (src/after/commands/predict.py), for both sides of the comparison
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "predict"
 SHARED = ROOT.parent / "shared"

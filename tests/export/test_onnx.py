@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "backbones"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
 from tiny_encoders import make_tiny, tones  # noqa: E402
 
 pytest.importorskip("onnxruntime", reason="ONNX export needs the onnx extra: pip install 'after[onnx]'")
@@ -20,7 +20,7 @@ from after.training.bundle import load_bundle, save_bundle  # noqa: E402
 from after.training.config import HeadConfig, ModelConfig, TrainConfig  # noqa: E402
 from after.training.learners import EmbeddingLearner  # noqa: E402
 
-WHISPER = Path(__file__).resolve().parents[2] / "shared" / "models" / "whisper-tiny.en"
+WHISPER = Path(__file__).resolve().parents[3] / "shared" / "models" / "whisper-tiny.en"
 HEAD = HeadConfig(hidden_dim=16, max_epochs=30, patience=30)
 
 
