@@ -138,7 +138,10 @@ def test_fine_tune_learner_contract_and_experiment(corpus, tmp_path):
                            max_folds=1)
     m = run_experiment(cfg, tmp_path / "ft_run")
     assert m["path"] == "fine-tune" and len(m["folds"]) == 1
-    ckpt = tmp_path / "ft_run" / "checkpoints" / "fold1_seed0"
-    assert (ckpt / "backbone" / "config.json").is_file() and (ckpt / "head.safetensors").is_file()
+    ckpt = tmp_path / "ft_run" / "bundles" / "fold1_seed0"
+    assert (ckpt / "encoder" / "config.json").is_file() and (ckpt / "head.safetensors").is_file()
     from after.backbones import load_backbone
-    load_backbone(str(ckpt / "backbone"))            # the saved encoder loads through the checked path
+    load_backbone(str(ckpt / "encoder"))             # the saved encoder loads through the checked path
+    from after.training.bundle import load_bundle
+    final = load_bundle(tmp_path / "ft_run" / "model")  # the final model: fine-tuned on every labelled clip
+    assert final.kind == "finetuned" and final.metrics["n_train"] == 32

@@ -22,7 +22,7 @@ import numpy as np
 
 from after.al.coldstart import COLD_STARTS
 from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData, make_cold_start, make_strategy
-from after.al.oracles import FileOracle, MultiAnnotatorOracle, SimulatedOracle
+from after.al.oracles import FileOracle, LabelsPending, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import RoundLog, summarize_rounds
 from after.al.strategies import STRATEGIES
@@ -291,7 +291,12 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
     cold = init_features(cfg.learner, feats, paths[:len(pool_ids)], emb_progress)
     data = loop_data(cfg, manifest, pool_ids, fold, feats, cold)
     loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
-    records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
+    try:
+        records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
+    except LabelsPending:
+        from after.experiments.final_model import save_pending_al_bundle
+        save_pending_al_bundle(cfg, learner, classes, run)   # RUN/model/: the latest finished round's learner
+        raise
     summary = summarize_rounds(records)
     summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone,
@@ -299,6 +304,8 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
                     "n_val_labels": len(fold.val), "n_labels_total": summary["n_labelled"] + len(fold.val),
                     "fraction_with_val": (summary["n_labelled"] + len(fold.val)) / (len(pool_ids) + len(fold.val))})
     atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
+    from after.experiments.final_model import save_al_bundle
+    save_al_bundle(cfg, learner, classes, run, summary)     # the learner after the latest round: RUN/model/
     from after.reports.learning_curve import plot_learning_curves
     plot_learning_curves({f"{cfg.init}+{cfg.strategy}": records}, run / "learning_curve.png")
     return summary

@@ -48,7 +48,8 @@ class ExperimentConfig:
     max_folds: int = 0                       # 0: every fold; n: the first n (quick runs)
     cache_dir: str = ""                      # embedding cache; empty: $AFTER_CACHE or ~/.cache/after
     device: str = "auto"                     # auto: CUDA when available
-    save_checkpoints: bool = True            # fine-tuning: keep each fold's best model on disk
+    save_checkpoints: bool = True            # fine-tuning: keep each fold's model bundle (frozen: always kept)
+    final_model: bool = True                 # fit the recipe on all labelled rows: the bundle in RUN/model/
     refit: bool = False                      # frozen path: retrain on train + val for the early-stopped epoch count
 
     def __post_init__(self) -> None:
@@ -113,10 +114,10 @@ def _fold_job(cfg: ExperimentConfig, manifest: Manifest, features, y: np.ndarray
         learner, fit = _refit(cfg, manifest, features, len(labels), seed, tr, va, y, fit)
     proba = learner.predict_proba(te)
     score = _score(y[te], proba, len(labels))
-    if features is None and cfg.save_checkpoints:
-        from after.training.model import save_checkpoint
-        save_checkpoint(learner.model, out / "checkpoints" / f"fold{fold.index}_seed{seed}", config_to_dict(cfg),
-                        labels)
+    if features is not None or cfg.save_checkpoints:   # the fold's model bundle (fine-tuned: a whole encoder)
+        from after.experiments.final_model import save_run_bundle
+        save_run_bundle(cfg, learner, labels, out / "bundles" / f"fold{fold.index}_seed{seed}", out,
+                        {k: score[k] for k in ("ua", "wa", "f1")})
     log.info("fold %d seed %d: UA %.3f WA %.3f F1 %.3f (%d epochs)", fold.index, seed, score["ua"], score["wa"],
              score["f1"], fit["epochs"])
     return {"fold": fold.index, "seed": seed, "ua": score["ua"], "wa": score["wa"], "f1": score["f1"],
@@ -198,6 +199,9 @@ def _run_locked(cfg: ExperimentConfig, run: RunDirectory, config_path, progress:
                "seeds": list(cfg.seeds), "backbone": cfg.model.backbone,
                "path": "frozen-embeddings" if features is not None else "fine-tune",
                "folds": runs, "confusion": total_cm, "timings": timings}
+    if cfg.final_model:
+        from after.experiments.final_model import write_final_model
+        write_final_model(cfg, manifest, features, y, labels, runs, out, metrics)
     write_predictions(predictions, labels, out / "predictions.csv")
     plot_confusion(total_cm, labels, out / "confusion.png",
                    title=f"{cfg.model.backbone}: UA {metrics['ua_mean']:.3f} ± {metrics['ua_std']:.3f}")

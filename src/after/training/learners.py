@@ -149,10 +149,10 @@ class EmbeddingLearner:
         if not np.isfinite(x).all():
             raise ValueError("features contain NaN or infinite values")
         ref = x if norm_idx is None else x[np.asarray(norm_idx)]
-        mean, std = ref.mean(0, keepdims=True), np.maximum(ref.std(0, keepdims=True), 1e-6)
-        self.norm_mean, self.norm_std = mean, std
+        # [L, D]: saved with the learner's state and in model bundles
+        self.norm_mean, self.norm_std = ref.mean(0), np.maximum(ref.std(0), 1e-6)
         self.device = torch.device(device)
-        self.x = torch.from_numpy((x - mean) / std).to(self.device)
+        self.x = torch.from_numpy((x - self.norm_mean) / self.norm_std).to(self.device)
         self._build_head(cfg, n_classes, seed)
 
     @classmethod

@@ -1,0 +1,65 @@
+"""`after al` leaves the learner of its latest round as a model bundle in RUN/model/."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_loop import _config  # noqa: E402
+
+from after.cli import main as cli  # noqa: E402
+from after.data.audio import load_audio  # noqa: E402
+from after.experiments.active import ALConfig, build_learner, loop_data  # noqa: E402,F401
+from after.training.bundle import load_bundle  # noqa: E402
+
+
+def test_al_bundle_reproduces_the_last_round(tmp_path):
+    config = _config(tmp_path, rounds=2, budget=0.4)
+    run = tmp_path / "run"
+    assert cli(["al", str(config), "-o", str(run)]) == 0
+    bundle = load_bundle(run / "model")
+    summary = json.loads((run / "summary.json").read_text())
+    assert bundle.kind == "frozen" and bundle.classes == summary["classes"]
+    assert bundle.metrics["test_ua"] == summary["test_ua"]
+    # the learner after the last round, rebuilt from its saved state, against the bundle on the same audio
+    from after.config import load_config
+    from after.data.manifest import read_manifest
+    from after.data.folds import read_folds
+    cfg = load_config(ALConfig, run / "config.yaml")
+    manifest = read_manifest(cfg.data.manifest)
+    fold = {f.index: f for f in read_folds(cfg.data.folds)}[cfg.fold]
+    ids = list(fold.train) + list(fold.val) + list(fold.test)
+    paths = [manifest.by_id(i).path for i in ids]
+    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed)
+    last = max(int(p.name.split("_")[1]) for p in (run / "learner").glob("round_*"))
+    learner.load_state(run / "learner" / f"round_{last}")
+    test_rows = np.arange(len(ids) - len(fold.test), len(ids))
+    expected = learner.predict_proba(test_rows)
+    got = bundle.predict_proba([load_audio(paths[i]) for i in test_rows])
+    # float32 features here, float16-cached ones in the learner (log-mel values near -10)
+    np.testing.assert_allclose(got, expected, atol=2e-2)
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.95
+
+
+def test_waiting_for_labels_leaves_the_latest_finished_round_in_model(tmp_path):
+    import csv
+    from test_loop import CLASSES
+    config = _config(tmp_path, oracle="file", rounds=2, budget=0.4)
+    run = tmp_path / "run"
+    assert cli(["al", str(config), "-o", str(run)]) == 3          # cold start asked for: nothing trained yet
+    assert not (run / "model").exists()
+    truth = {f"syn_s{s}_{e}_{k}": e for s in range(6) for e in CLASSES for k in range(4)}
+    sheet = run / "to_label.csv"
+    rows = list(csv.DictReader(open(sheet)))
+    for r in rows:
+        r["label"] = r["label"] or truth[r["id"]]
+    with open(sheet, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert cli(["al", str(config), "-o", str(run)]) == 3          # round 0 trained, round 1's labels pending
+    bundle = load_bundle(run / "model")
+    first = json.loads((run / "rounds.jsonl").read_text().splitlines()[0])
+    assert bundle.metrics["round"] == 0 and bundle.metrics["test_ua"] == first["test_ua"]
+    assert bundle.metrics["pending"]
