@@ -31,7 +31,7 @@ def test_al_bundle_reproduces_the_last_round(tmp_path):
     fold = {f.index: f for f in read_folds(cfg.data.folds)}[cfg.fold]
     ids = list(fold.train) + list(fold.val) + list(fold.test)
     paths = [manifest.by_id(i).path for i in ids]
-    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed)
+    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed, n_pool=len(fold.train))
     last = max(int(p.name.split("_")[1]) for p in (run / "learner").glob("round_*"))
     learner.load_state(run / "learner" / f"round_{last}")
     test_rows = np.arange(len(ids) - len(fold.test), len(ids))

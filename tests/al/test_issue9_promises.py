@@ -44,7 +44,7 @@ def test_moving_the_test_rows_changes_nothing_in_the_pool_predictions(tmp_path):
         learner = learner_on_features(cfg, f, [], 4, seed=0, n_pool=200)
         learner.fit(np.arange(40), y[:40], np.arange(40, 60), y[40:60])
         preds.append(learner.predict_proba(np.arange(200)))
-        np.testing.assert_allclose(learner.norm_mean[0, 0], x[:200].mean(0), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(learner.norm_mean[0], x[:200].mean(0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(preds[0], preds[1], rtol=1e-5, atol=1e-6)
     learner.save_state(tmp_path / "s")
     other = learner_on_features(cfg, feats, [], 4, seed=0, n_pool=180)    # other statistics
