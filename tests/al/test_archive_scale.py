@@ -43,16 +43,25 @@ def test_incremental_coreset_is_the_greedy_k_center():
     assert sel.indices.tolist() == _coreset_brute(x.astype(np.float64), lab.astype(np.float64), 40)
 
 
-def test_mc_dropout_reusing_the_layer_mix_equals_the_whole_head_per_sample():
+def test_mc_dropout_masks_are_consistent_across_clips_and_reuse_the_layer_mix():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(500, 3, 12)).astype(np.float32)
+    x[250:] = x[:250]                              # every clip twice
     learner = EmbeddingLearner(x, HeadConfig(hidden_dim=16, dropout=0.3), 4, seed=0)
-    learner.infer_chunk = 64                      # several chunks
-    fast = learner.predict_mc(np.arange(500), 5, seed=3)
-    with seeded(3), torch.no_grad():              # the direct way: the whole model, T times
-        learner.model.train()
-        direct = np.stack([torch.softmax(learner.model(learner.x), -1).numpy() for _ in range(5)], -1)
-        learner.model.eval()
-    np.testing.assert_allclose(fast, direct, rtol=1e-5, atol=1e-6)
+    learner.infer_chunk = 64                       # several chunks
+    mc = learner.predict_mc(np.arange(500), 5, seed=3)
+    np.testing.assert_allclose(mc[:250], mc[250:], rtol=1e-5, atol=1e-6)   # sample t = one weight draw
+    assert np.abs(mc[:, :, 0] - mc[:, :, 1]).max() > 1e-3                   # and the draws differ
+    # sample t by hand: the whole model with input/hidden units dropped by the same masks for every clip
+    gen = torch.Generator().manual_seed(3)
+    head = learner.model.head
+    keep_out = (torch.rand((5, 1, 16), generator=gen) >= 0.3).float()
+    keep_in = (torch.rand((5, 1, 12), generator=gen) >= 0.3).float()
+    with torch.no_grad():
+        mixed = learner.model.mix(learner.x)
+        for t in range(5):
+            h = torch.relu(head.body[1](mixed * keep_in[t] / 0.7))
+            p = torch.softmax(head.out(h * keep_out[t] / 0.7), -1).numpy()
+            np.testing.assert_allclose(mc[:, :, t], p, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(learner.predict_proba(np.arange(500)),
                                torch.softmax(learner.model(learner.x), -1).detach().numpy(), rtol=1e-5, atol=1e-6)

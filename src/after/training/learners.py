@@ -262,17 +262,32 @@ class EmbeddingLearner:
 
     @torch.no_grad()
     def predict_mc(self, idx, n_samples: int, seed: int) -> np.ndarray:
-        """``[n, c, T]``; the layer mix (before the first dropout) is computed once, then only the MLP head
-        runs ``T`` times with dropout on."""
+        """``[n, c, T]`` MC dropout with *consistent* masks (Kirsch et al. 2019): sample t drops the same
+        units for every clip, i.e. it is one draw of the weights w_t, as BALD's and BatchBALD's
+        p(y_1..y_b | w_t) assume (per-clip masks would give each clip its own weights). A mask on a
+        layer's input is a mask on its weight columns, so the layer mix (before the first dropout) runs
+        once and each chunk of rows meets all T masked weight matrices in one matrix product."""
         mixed = self._mixed(idx)
+        head = self.model.head
+        p = float(self.cfg.dropout)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+
+        def masked(layer: nn.Linear) -> torch.Tensor:   # [T, out, in]: columns dropped, survivors scaled
+            keep = (torch.rand((n_samples, 1, layer.in_features), generator=gen) >= p).to(layer.weight.dtype)
+            return layer.weight[None] * keep.to(self.device) / max(1.0 - p, 1e-12)
+
+        first = head.body[1] if isinstance(head.body, nn.Sequential) else None
+        w_out = masked(head.out)                                          # [T, c, H]
+        w_in = masked(first) if first is not None else None               # [T, H, D]
         out = np.empty((len(mixed), self.n_classes, n_samples), dtype=np.float32)
-        with seeded(seed):
-            self.model.train()  # the head has dropout only (no batch norm): train() just switches dropout on
-            try:
-                for t in range(n_samples):
-                    out[:, :, t] = torch.softmax(self.model.head(mixed).float(), -1).cpu().numpy()
-            finally:
-                self.model.eval()
+        for s in range(0, len(mixed), self.infer_chunk):
+            x = mixed[s:s + self.infer_chunk]
+            if w_in is not None:
+                h = torch.relu(torch.einsum("nd,thd->nth", x, w_in) + first.bias)   # [n, T, H]
+            else:
+                h = x[:, None, :].expand(-1, n_samples, -1)
+            logits = torch.einsum("nth,tch->nct", h, w_out) + head.out.bias[None, :, None]
+            out[s:s + self.infer_chunk] = torch.softmax(logits.float(), 1).cpu().numpy()
         return out
 
     @torch.no_grad()
