@@ -48,5 +48,5 @@ def write_corpus(root: Path, n_speakers: int = 4, per_speaker: int = 4, labelled
     from after.data.manifest import Manifest, Utterance
     utts = Manifest(Utterance(id=r.split(",")[0], path="x", corpus="syn", speaker=r.split(",")[3], gender="f",
                               emotion="e", original_label="e", language="en", duration_s=1.0) for r in rows)
-    folds = write_folds(split_by_group(utts, "speaker", 3, 0.25, seed=0), root / "folds.csv")
+    folds = write_folds(split_by_group(utts, "speaker", min(3, n_speakers), 0.25, seed=0), root / "folds.csv")
     return manifest, folds

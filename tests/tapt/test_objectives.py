@@ -104,3 +104,16 @@ def test_stack_frames_pairs_consecutive_frames():
     assert out.shape == (1, 3, 4)
     assert out[0, 0].tolist() == [0.0, 5.0, 1.0, 6.0]       # frame 0 (f0, f1), then frame 1 (f0, f1)
     assert out[0, 2].tolist() == [4.0, 9.0, 0.0, 0.0]
+
+
+def test_codebook_infonce_is_finite_when_padding_shares_a_code_with_real_frames():
+    """Padding frames (code 0 by construction) must not hide a code a real frame uses: a scatter of the
+    padding's False over the real frame's True made the true code -inf (loss inf) in the first version."""
+    codebook = torch.eye(3)
+    codes = torch.tensor([[0, 1] + [0] * 30])                 # frame 0 uses code 0; the rest is padding
+    valid = torch.zeros(1, 32, dtype=torch.bool)
+    valid[0, :2] = True
+    mask = torch.zeros_like(valid)
+    mask[0, 0] = True
+    got = obj.contrastive_over_codebook(torch.randn(1, 32, 3), codebook, codes, mask, valid, 0.1)
+    assert torch.isfinite(got)

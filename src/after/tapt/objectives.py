@@ -44,8 +44,8 @@ def contrastive_over_codebook(projected: torch.Tensor, codebook: torch.Tensor, c
     if not mask.any():
         return projected.sum() * 0.0
     k = codebook.shape[0]
-    used = torch.zeros(codes.shape[0], k, dtype=torch.bool, device=codes.device)
-    used.scatter_(1, codes.masked_fill(~valid, 0), valid)                 # [B, K]: codes in clip b
+    counts = torch.zeros(codes.shape[0], k, device=codes.device)
+    used = counts.scatter_add_(1, codes, valid.float()) > 0               # [B, K]: codes in clip b
     logits = nn.functional.normalize(projected.float(), dim=-1) @ \
         nn.functional.normalize(codebook.float(), dim=-1).T / temperature  # [B, T, K]
     logits = logits.masked_fill(~used[:, None, :], float("-inf"))

@@ -98,7 +98,7 @@ class TaptTrainer:
         values = {k: float(v.detach()) for k, v in terms.items()}
         if not torch.isfinite(total.detach()):
             raise TaptError(
-                f"step {step + 1}: the TAPT loss is {float(total)} ({', '.join(f'{k} {v}' for k, v in values.items())}); "
+                f"step {step + 1}: the TAPT loss is {float(total.detach())} ({', '.join(f'{k} {v}' for k, v in values.items())}); "
                 f"stopped. The checkpoint of step {self.step_of_checkpoint()} is kept: lower optim.lr, use "
                 "optim.precision=bf16 or fp32, or check the clips of this batch: "
                 + ", ".join(self.clips[i].id for i in rows[:5]))
