@@ -78,6 +78,13 @@ class TaptModel(nn.Module):
             self.teacher.eval()
         return self
 
+    def full_position_tables(self) -> "TaptModel":
+        """Whisper crops its position table per batch; a checkpoint stores (and loads into) the full table."""
+        for bb in (self.backbone, self.teacher):
+            if isinstance(bb, WhisperBackbone):
+                bb._crop_positions(bb.max_frames)
+        return self
+
     def _input_features(self) -> int:
         if isinstance(self.backbone, WhisperBackbone):
             return int(self.backbone.encoder.config.num_mel_bins)

@@ -121,7 +121,7 @@ class TaptTrainer:
         return self._saved_step if hasattr(self, "_saved_step") else 0
 
     def save_checkpoint(self) -> None:
-        state = {"step": self.step, "data_hash": self.data_hash, "model": self.model.state_dict(),
+        state = {"step": self.step, "data_hash": self.data_hash, "model": self.model.full_position_tables().state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -140,7 +140,7 @@ class TaptTrainer:
             if state.get("data_hash") != self.data_hash:
                 raise TaptError(f"{self.checkpoint_path} was trained on other clips (data hash differs); "
                                 "use a new run directory")
-            self.model.load_state_dict(state["model"])
+            self.model.full_position_tables().load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
