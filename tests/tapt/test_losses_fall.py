@@ -77,3 +77,14 @@ def test_wav2vec2_targets_are_the_quantizer_codes_of_the_clean_features(tiny_dir
         clean = model.backbone.model.feature_extractor(
             torch.nn.utils.rnn.pad_sequence([torch.tensor(w) for w in batch()], batch_first=True))
     assert clean.shape[-1] == fwd.extract_features.shape[1]     # the same frames the context vectors have
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "whisper"])
+def test_a_batch_of_clips_shorter_than_one_frame_gives_a_zero_loss_not_a_crash(tiny_dirs, kind):
+    """40 samples (2.5 ms) is shorter than the tiny feature encoder's receptive field (60 samples): the
+    convolutions refused such a batch before it was padded to one frame."""
+    torch.manual_seed(0)
+    model = TaptModel(load_backbone(tiny_dirs[kind]), TaptConfig())
+    total, terms = model.loss([np.full(40, 0.01, dtype=np.float32)], step_seed=1)
+    assert float(total.detach()) == 0.0 and terms          # nothing masked: no term contributes
+    total.backward()                                       # and a step on it is harmless

@@ -64,7 +64,8 @@ class LogMel(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(x.float(), self.n_fft, self.hop, window=self.window, return_complex=True).abs() ** 2
+        spec = torch.stft(x.float(), self.n_fft, self.hop, window=self.window, pad_mode="constant",
+                          return_complex=True).abs() ** 2
         return torch.log10((self.filters @ spec).clamp(min=1e-10))
 
 
@@ -76,6 +77,8 @@ def ssl_masked_forward(bb: SSLBackbone, waves: Waves, rng: np.random.Generator, 
         clips = [(c - c.mean()) / torch.sqrt(c.var(unbiased=False) + 1e-7) for c in clips]
     n_samples = torch.tensor([c.shape[0] for c in clips], device=device)
     x = nn.utils.rnn.pad_sequence(clips, batch_first=True)
+    if x.shape[1] < receptive_field(bb):      # a batch of clips shorter than one frame: the convs would refuse
+        x = nn.functional.pad(x, (0, receptive_field(bb) - x.shape[1]))
     attn = (torch.arange(x.shape[1], device=device)[None] < n_samples[:, None]).long() \
         if bb.use_attention_mask else None
     n_frames = int(bb.model._get_feat_extract_output_lengths(torch.tensor(x.shape[1])))
@@ -90,6 +93,15 @@ def ssl_masked_forward(bb: SSLBackbone, waves: Waves, rng: np.random.Generator, 
 def conv_stride(bb: SSLBackbone) -> int:
     """Samples per encoder frame of a wav2vec2-family model (320 for the base models)."""
     return int(np.prod(bb.model.config.conv_stride))
+
+
+def receptive_field(bb: SSLBackbone) -> int:
+    """Samples the feature encoder needs for one output frame (400 for the base models)."""
+    size, jump = 1, 1
+    for k, st in zip(bb.model.config.conv_kernel, bb.model.config.conv_stride):
+        size += (k - 1) * jump
+        jump *= st
+    return size
 
 
 def ensure_mask_embedding(bb: SSLBackbone, seed: int) -> None:
