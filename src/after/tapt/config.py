@@ -40,6 +40,7 @@ class ObjectiveConfig:
     distill_metric: Literal["mse", "cosine"] = "mse"
     distill_layers: tuple[int, ...] = (-1,)   # hidden-state indices compared (-1: the last)
     temperature: float = 0.1      # kappa of Eq. 1
+    gumbel_temperature: float = 0.5   # wav2vec 2.0's quantizer: where its pre-training annealed to (2 -> 0.5)
     # BEST-RQ random-projection quantizer (encoders without a quantizer: Whisper, HuBERT, WavLM, data2vec)
     n_codes: int = 256            # codebook size
     code_dim: int = 16            # codebook vector / projection width

@@ -59,6 +59,7 @@ class TaptModel(nn.Module):
             self.log_mel = LogMel(max(1, conv_stride(backbone) // o.stack_frames))
         if self.pretraining is not None:
             q = self.pretraining.quantizer
+            q.temperature = o.gumbel_temperature
             self.groups, self.vars = q.num_groups, q.num_vars
             self.code_head = nn.Linear(d, q.num_groups * q.num_vars)
         else:
