@@ -88,3 +88,29 @@ def test_a_batch_of_clips_shorter_than_one_frame_gives_a_zero_loss_not_a_crash(t
     total, terms = model.loss([np.full(40, 0.01, dtype=np.float32)], step_seed=1)
     assert float(total.detach()) == 0.0 and terms          # nothing masked: no term contributes
     total.backward()                                       # and a step on it is harmless
+
+
+@pytest.mark.parametrize("kind", ["hubert", "whisper"])
+def test_kmeans_unit_targets_fall_and_come_from_the_frozen_original(tiny_dirs, kind):
+    """HuBERT's way: k-means units of the frozen original's middle layer; both terms fall together."""
+    torch.manual_seed(0)
+    cfg = TaptConfig(objective=ObjectiveConfig(targets="kmeans", kmeans_units=8, distillation=0.0))
+    model = TaptModel(load_backbone(tiny_dirs[kind]), cfg)
+    assert model.needs_units
+    model.fit_units([batch()])
+    assert not model.needs_units and model.centroids.abs().sum() > 0
+    model.train()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    first = None
+    for _ in range(25):
+        total, terms = model.loss(batch(), step_seed=11)
+        first = first or {k: float(v.detach()) for k, v in terms.items()}
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    last = {k: float(v.detach()) for k, v in model.loss(batch(), step_seed=11)[1].items()}
+    assert set(last) == {"reconstruction", "contrastive"}
+    assert all(last[k] < 0.8 * first[k] for k in last), (first, last)
+    refit = TaptModel(load_backbone(tiny_dirs[kind]), cfg)
+    refit.fit_units([batch()])
+    assert torch.equal(refit.centroids, model.centroids)        # the units are frozen, the seed fixes them

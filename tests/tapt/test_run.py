@@ -76,9 +76,10 @@ def test_fold_pool_reads_only_training_clips_and_writes_a_loadable_backbone(tmp_
 
 def test_an_unlabelled_manifest_is_adapted_on_whole_with_clips_shorter_than_a_span(tmp_path, tiny_dirs):
     manifest, _ = write_corpus(tmp_path / "corpus", n_speakers=3, per_speaker=2, labelled=False, short_clip=True)
-    for kind in ("hubert", "whisper"):
-        cfg = config(tmp_path, tiny_dirs[kind], {"manifest": str(manifest)}, steps=3, mask={"span": 50})
-        run = tmp_path / f"run_{kind}"
+    for kind, targets in (("hubert", "auto"), ("whisper", "auto"), ("hubert", "kmeans")):
+        cfg = config(tmp_path, tiny_dirs[kind], {"manifest": str(manifest)}, steps=3, mask={"span": 50},
+                     objective={"targets": targets, "kmeans_units": 4})
+        run = tmp_path / f"run_{kind}_{targets}"
         assert cli(["tapt", str(cfg), "-o", str(run)]) == 0
         record = json.loads((run / "backbone" / "tapt.json").read_text())
         assert len(record["clip_ids"]) == 6                            # every row, no label needed

@@ -46,6 +46,13 @@ class ObjectiveConfig:
     code_dim: int = 16            # codebook vector / projection width
     stack_frames: int = 2         # input frames stacked per encoder frame (Whisper: 2 mel frames = 20 ms)
     quantizer_seed: int = 1234    # same seed, same projection and codebook, same targets
+    # targets: auto = wav2vec 2.0's own quantizer where the model has one, else random_projection (BEST-RQ);
+    # kmeans = HuBERT's way: k-means units of a layer of the frozen original encoder (fitted on the pool)
+    targets: Literal["auto", "random_projection", "kmeans"] = "auto"
+    kmeans_layer: int | None = None   # hidden-state index; None: the middle layer
+    kmeans_units: int = 100
+    kmeans_clips: int = 200           # clips (a seeded subset of the pool) the units are fitted on
+    kmeans_max_frames: int = 50_000
 
 
 @dataclass(frozen=True)

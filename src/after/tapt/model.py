@@ -51,25 +51,53 @@ class TaptModel(nn.Module):
         self.backbone, self.cfg = backbone, cfg
         o, d = cfg.objective, backbone.hidden_size
         self.pretraining = None
+        self.targets = self._target_kind()
         if isinstance(backbone, SSLBackbone):
             self._spec_augment = backbone.model.config.apply_spec_augment
             ensure_mask_embedding(backbone, cfg.seed)
-            if backbone.kind == "wav2vec2":
-                self.pretraining = load_wav2vec2_quantizer(backbone)
             self.log_mel = LogMel(max(1, conv_stride(backbone) // o.stack_frames))
-        if self.pretraining is not None:
+        if self.targets == "quantizer":
+            self.pretraining = load_wav2vec2_quantizer(backbone)
             q = self.pretraining.quantizer
             q.temperature = o.gumbel_temperature
             self.groups, self.vars = q.num_groups, q.num_vars
             self.code_head = nn.Linear(d, q.num_groups * q.num_vars)
-        else:
+        elif self.targets == "random_projection":
             in_dim = o.stack_frames * self._input_features()
             self.quantizer = RandomProjectionQuantizer(in_dim, o.code_dim, o.n_codes, o.quantizer_seed)
             self.code_head = nn.Linear(d, o.n_codes)
             self.context_projection = nn.Linear(d, o.code_dim)
-        self.teacher = None
-        if o.distillation > 0:
+        else:   # kmeans units of the frozen original's layer: fitted by fit_units before the first step
+            self.register_buffer("centroids", torch.zeros(o.kmeans_units, d))
+            self.register_buffer("units_ready", torch.tensor(False))
+            self.code_head = nn.Linear(d, o.kmeans_units)
+            self.context_projection = nn.Linear(d, d)
+        self.teacher = None     # the frozen original: distillation reference and k-means feature extractor
+        if o.distillation > 0 or self.targets == "kmeans":
             self.teacher = copy.deepcopy(backbone).eval().requires_grad_(False)
+
+    def _target_kind(self) -> str:
+        t = self.cfg.objective.targets
+        if t == "auto":
+            return "quantizer" if getattr(self.backbone, "kind", "") == "wav2vec2" else "random_projection"
+        return t
+
+    @property
+    def needs_units(self) -> bool:
+        return self.targets == "kmeans" and not bool(self.units_ready)
+
+    def fit_units(self, batches) -> None:
+        """Fit the k-means targets on ``batches`` (lists of waveforms from the adaptation pool)."""
+        from after.tapt.units import fit_units
+        o = self.cfg.objective
+        centroids = fit_units(self.teacher, batches, self._units_layer(), o.kmeans_units, o.kmeans_max_frames,
+                              self.cfg.seed)
+        self.centroids.copy_(centroids.to(self.centroids.device))
+        self.units_ready.fill_(True)
+
+    def _units_layer(self) -> int:
+        layer = self.cfg.objective.kmeans_layer
+        return self.backbone.num_hidden_states // 2 if layer is None else layer
 
     def train(self, mode: bool = True) -> "TaptModel":
         """Train mode for the encoder, heads and quantizer (its gumbel sampling needs it); the teacher stays
@@ -107,26 +135,45 @@ class TaptModel(nn.Module):
         rng = np.random.default_rng(step_seed)
         noise = torch.Generator().manual_seed(int(step_seed))
         fwd = self.masked_forward(waves, rng, noise)
-        terms = self._quantizer_terms(fwd) if self.pretraining is not None else self._best_rq_terms(fwd)
         o = self.cfg.objective
+        reference = None
+        if self.teacher is not None:
+            with torch.no_grad():
+                reference = self.teacher(waves).hidden_states
+        if self.targets == "quantizer":
+            terms = self._quantizer_terms(fwd)
+        else:
+            terms = self._code_terms(fwd, *self._codes(fwd, reference))
         if o.distillation > 0:
-            terms["distillation"] = self._distillation(waves, fwd)
+            terms["distillation"] = self._distillation(reference, fwd)
         weights = {"contrastive": o.contrastive, "reconstruction": o.reconstruction, "diversity": o.diversity,
                    "distillation": o.distillation}
         total = sum(weights[k] * v for k, v in terms.items())
         return total, terms
 
-    def _best_rq_terms(self, fwd: MaskedForward) -> dict[str, torch.Tensor]:
+    def _codes(self, fwd: MaskedForward, reference) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target ids ``[B, T]`` and the vectors they index (BEST-RQ codebook or k-means centroids)."""
+        n_frames = fwd.hidden.shape[2]
+        if self.targets == "kmeans":
+            from after.tapt.units import assign_units
+            if self.needs_units:
+                raise RuntimeError("k-means targets used before fit_units (the trainer fits them first)")
+            h = reference[self._units_layer()][:, :n_frames]
+            if h.shape[1] < n_frames:
+                h = nn.functional.pad(h, (0, 0, 0, n_frames - h.shape[1]))
+            return assign_units(h, self.centroids), self.centroids
         o = self.cfg.objective
-        last = fwd.hidden[-1]
-        frames = stack_frames(fwd.target_input.float(), o.stack_frames, last.shape[1])
-        codes = self.quantizer(normalise_frames(frames, fwd.valid))                 # [B, T]
+        frames = stack_frames(fwd.target_input.float(), o.stack_frames, n_frames)
+        return self.quantizer(normalise_frames(frames, fwd.valid)), self.quantizer.codebook
+
+    def _code_terms(self, fwd: MaskedForward, codes: torch.Tensor, vectors: torch.Tensor) -> dict[str, torch.Tensor]:
+        o, last = self.cfg.objective, fwd.hidden[-1]
         terms = {}
         if o.reconstruction > 0:
             terms["reconstruction"] = obj.code_cross_entropy(self.code_head(last), codes, fwd.masked)
         if o.contrastive > 0:
             terms["contrastive"] = obj.contrastive_over_codebook(
-                self.context_projection(last), self.quantizer.codebook, codes, fwd.masked, fwd.valid, o.temperature)
+                self.context_projection(last), vectors, codes, fwd.masked, fwd.valid, o.temperature)
         return terms
 
     def _quantizer_terms(self, fwd: MaskedForward) -> dict[str, torch.Tensor]:
@@ -145,10 +192,8 @@ class TaptModel(nn.Module):
             terms["diversity"] = obj.codebook_diversity(code_logits, fwd.masked)
         return terms
 
-    def _distillation(self, waves, fwd: MaskedForward) -> torch.Tensor:
+    def _distillation(self, ref: torch.Tensor, fwd: MaskedForward) -> torch.Tensor:
         o = self.cfg.objective
-        with torch.no_grad():
-            ref = self.teacher(waves).hidden_states
         layers = [i % fwd.hidden.shape[0] for i in o.distill_layers]
         t = min(ref.shape[2], fwd.hidden.shape[2])
         keep = (fwd.valid & ~fwd.masked)[:, :t]

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from after.atomic import atomic_open, atomic_write_text
+from after.backbones.batching import length_batches
 from after.data import audio as audio_io
 from after.errors import AfterError
 from after.tapt.config import TaptConfig
@@ -69,6 +71,8 @@ class TaptTrainer:
     def run(self, progress: Progress | None = None) -> dict:
         """Train from the last checkpoint (if any) to the last step; returns the run's summary."""
         self.resume()
+        if self.model.needs_units:       # k-means targets: fitted once, then kept in every checkpoint
+            self.fit_units()
         total = self.plan.total_steps
         self.model.train()
         with open(self.run_dir / STEPS_NAME, "a", encoding="utf-8") as steps_log:
@@ -111,6 +115,15 @@ class TaptTrainer:
         self.scaler.update()
         self.scheduler.step()
         return float(total.detach()), values
+
+    def fit_units(self) -> None:
+        """Fit the k-means targets on a seeded subset of the pool (its clips only, like every step)."""
+        n = min(self.cfg.objective.kmeans_clips, len(self.clips))
+        rows = np.sort(np.random.default_rng([self.cfg.seed, 15485863]).choice(len(self.clips), n, replace=False))
+        durations = [min(self.clips[i].duration_s, self.cfg.max_clip_s) for i in rows]
+        batches = ([audio_io.load_audio(self.clips[rows[j]].path, max_duration_s=self.cfg.max_clip_s) for j in b]
+                   for b in length_batches(durations, self.cfg.batch_seconds))
+        self.model.fit_units(batches)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     @property
