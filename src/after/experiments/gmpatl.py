@@ -158,6 +158,7 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
                progress: Progress | None = None) -> dict:
     """Run (or resume) the pipeline on ``cfg.fold``; returns the contents of ``RUN/metrics.json``."""
     from after.training.gmpatl import stages
+    from after.training.learners import seeded
     out = Path(run_dir)
     cfg = resolve_paths(cfg, config_path)
     with RunDirectory(out) as run:
@@ -174,7 +175,8 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
         summaries[STAGES[0]] = _stage(out, STAGES[0], model, lambda: stages.multitask(
             model, clips, train, val, lam, cfg.multitask, cfg.seed, progress))
         ids, summaries[STAGES[1]] = _pseudo_label_stage(out, cfg, model, clips, train)
-        model.add_frame_heads(cfg.pseudo_labels.n_clusters)
+        with seeded(cfg.seed + 1):
+            model.add_frame_heads(cfg.pseudo_labels.n_clusters)
         model.to(next(model.backbone.parameters()).device)
         summaries[STAGES[2]] = _stage(out, STAGES[2], model, lambda: stages.retrain(
             model, clips, train, ids, lam, cfg.retrain, cfg.multitask.max_clip_s, cfg.seed + 1, progress))

@@ -56,7 +56,7 @@ def run_epochs(model: GMPModel, rows: np.ndarray, durations_s: np.ndarray, batch
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
                 n_seen += len(batch)
                 if progress:
                     progress(stage, step, len(batches))
