@@ -8,6 +8,7 @@ The method and which of its details are our choices: :mod:`after.training.gmpatl
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import time
@@ -111,7 +112,6 @@ def _pseudo_label_stage(out: Path, cfg: GMPATLConfig, model, clips, train: np.nd
     ids = pseudolabels.frame_ids(frames, books)
     offsets = np.concatenate([[0], np.cumsum([x.shape[1] for x in ids])])
     folder.mkdir(parents=True, exist_ok=True)
-    import io
     for name, arrays in (("codebooks.npz", {f"k{len(b)}": b for b in books}),
                          ("frame_ids.npz", {"ids": np.concatenate(ids, axis=1).astype(np.int32), "offsets": offsets,
                                             "rows": train})):

@@ -83,3 +83,25 @@ def test_rerun_reuses_finished_stages(corpus, tiny_dir, monkeypatch):
     assert all(s["reused"] for s in second["stages"].values())
     assert second["ua"] == first["ua"] and second["confusion"] == first["confusion"]
     assert state.read_bytes() == before
+
+
+def test_saved_model_reloads_and_predicts_what_the_run_reported(corpus, tiny_dir):
+    import csv
+
+    import torch
+
+    from after.data.audio import load_audio
+    from after.training.gmpatl.model import load_saved_model
+    run = corpus / "run"
+    # one clip per test batch: Whisper has no attention mask, so padding partners change a clip's output
+    assert main(["gmpatl", str(tiny_config(corpus, tiny_dir)), "-o", str(run),
+                 "--set", "finetune.embed_batch_seconds=0.5"]) == 0
+    model = load_saved_model(run / "model")
+    with open(run / "predictions.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    paths = {r["id"]: r["path"] for r in csv.DictReader(open(corpus / "manifest.csv"))}
+    labels = json.loads((run / "metrics.json").read_text())["labels"]
+    with torch.no_grad():
+        for r in rows:
+            p = torch.softmax(model([load_audio(corpus / paths[r["id"]], max_duration_s=6.0)]), -1)[0]
+            assert np.allclose(p.numpy(), [float(r[f"p_{c}"]) for c in labels], atol=2e-4)
