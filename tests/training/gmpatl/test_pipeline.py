@@ -105,3 +105,13 @@ def test_saved_model_reloads_and_predicts_what_the_run_reported(corpus, tiny_dir
         for r in rows:
             p = torch.softmax(model([load_audio(corpus / paths[r["id"]], max_duration_s=6.0)]), -1)[0]
             assert np.allclose(p.numpy(), [float(r[f"p_{c}"]) for c in labels], atol=2e-4)
+
+
+def test_a_run_with_finished_stages_refuses_another_config(corpus, tiny_dir, capsys):
+    cfg = tiny_config(corpus, tiny_dir)
+    run = corpus / "run"
+    assert main(["gmpatl", str(cfg), "-o", str(run)]) == 0
+    before = (run / "metrics.json").read_bytes()
+    assert main(["gmpatl", str(cfg), "-o", str(run), "--set", "retrain.mask_span=4"]) == 2
+    assert "retrain.mask_span (3 -> 4)" in capsys.readouterr().err
+    assert (run / "metrics.json").read_bytes() == before

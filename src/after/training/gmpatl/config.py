@@ -44,7 +44,13 @@ class EmotionLossConfig:
 
 @dataclass(frozen=True)
 class GMPATLConfig:
-    """`after gmpatl CONFIG -o RUN_DIR`: the four stages on one fold."""
+    """`after gmpatl CONFIG -o RUN_DIR`: the four stages on one fold.
+
+    ``multitask`` and ``finetune`` reuse :class:`TrainConfig` for lr, head_lr, weight_decay, max_epochs,
+    patience, batch_seconds, max_clip_s and embed_batch_seconds; its amp, grad_accum, class_weights and
+    cache_frozen_prefix are not used here (fp32 steps, one update per batch, every layer run per step).
+    Stages 2 and 3 crop clips at ``multitask.max_clip_s`` so frame ids line up with the frames.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     fold: int = 1                        # the fold (its train / val / test ids) the pipeline runs on
