@@ -22,6 +22,8 @@ def make_data(out: Path, n_speakers: int, n_folds: int) -> tuple[Path, Path]:
     from after.data.folds import write_folds
     from after.data.manifest import write_manifest
     from after.data.splits import split_by_group
+    if (out / "manifest.csv").is_file() and (out / "folds.csv").is_file():
+        return out / "manifest.csv", out / "folds.csv"      # a rerun: the same data as before
     manifest = get_recipe("ravdess")(ROOT.parent / "shared" / "data" / "ravdess").manifest
     keep = set(manifest.speakers()[:n_speakers])
     manifest = manifest.filter(lambda u: u.speaker in keep)
@@ -36,7 +38,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--out", default="bench/out/gmpatl")
     ap.add_argument("--set", action="append", default=[], help="override of the GMP-ATL config")
-    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--run", default="gmpatl", help="GMP-ATL run directory name under --out")
+    ap.add_argument("--skip-baseline", action="store_true", help="run only GMP-ATL (the baseline can run "
+                    "beside it as `after train`)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from after.config import load_config
@@ -52,7 +56,7 @@ def main() -> None:
     cfg = load_config(GMPATLConfig, cfg_path, data + args.set)
     rows = {}
     t = time.perf_counter()
-    g = run_gmpatl(cfg, out / "gmpatl", config_path=cfg_path)
+    g = run_gmpatl(cfg, out / args.run, config_path=cfg_path)
     rows["GMP-ATL"] = {**g, "wall_s": time.perf_counter() - t}
     if not args.skip_baseline:
         mt, ft = cfg.multitask, cfg.finetune
