@@ -57,7 +57,7 @@ def main() -> None:
     rows = {}
     t = time.perf_counter()
     g = run_gmpatl(cfg, out / args.run, config_path=cfg_path)
-    rows["GMP-ATL"] = {**g, "wall_s": time.perf_counter() - t}
+    rows["GMP-ATL" if g["method"] == "gmp-atl" else "pseudo-TAPT"] = {**g, "wall_s": time.perf_counter() - t}
     if not args.skip_baseline:
         mt, ft = cfg.multitask, cfg.finetune
         base = ExperimentConfig(data=cfg.data, model=cfg.model, head=cfg.head, seeds=(cfg.seed,), max_folds=1,
