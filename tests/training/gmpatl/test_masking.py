@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from conftest import batch
+from gmpatl_helpers import batch
 from after.backbones.registry import load_backbone
 from after.training.gmpatl.masking import masked_input_frames
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import tiny_config, write_corpus
+from gmpatl_helpers import tiny_config, write_corpus
 from after.cli import main
 from after.data.folds import read_folds
 from after.training.gmpatl import pseudolabels, stages

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import batch
+from gmpatl_helpers import batch
 from after.backbones.registry import load_backbone
 from after.training.config import HeadConfig, ModelConfig
 from after.training.gmpatl.config import EmotionLossConfig, RetrainConfig
