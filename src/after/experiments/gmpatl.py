@@ -139,13 +139,20 @@ def _build_model(cfg: GMPATLConfig, n_classes: int):
     return model.to(pick_device(None if cfg.device == "auto" else cfg.device)).eval()
 
 
-def save_model(model, folder: Path, config: dict, labels: list[str]) -> Path:
-    """The final model, as :func:`after.training.model.save_checkpoint` writes it (HF backbone folder,
-    head tensors, config + class names). The one call to swap for the model-bundle writer."""
-    from after.training.gmpatl.amsoftmax import CosineLinear
-    from after.training.model import save_checkpoint
-    cosine = isinstance(model.ser.head.out, CosineLinear)
-    return save_checkpoint(model.ser, folder, {**config, "head_out": "cosine" if cosine else "linear"}, labels)
+def save_model(model, folder: Path, cfg: GMPATLConfig, labels: list[str], metrics: dict) -> Path:
+    """The final emotion model as a model bundle (``after predict`` loads it; an AM-Softmax head is kept as
+    its cosine layer). The gender head and the pseudo-label heads are training aids and are not saved."""
+    from after.training.bundle import save_bundle
+    return save_bundle(folder, _Trained(model.ser), labels, backbone=cfg.model.backbone, head_cfg=cfg.head,
+                       model_cfg=cfg.model, config=config_to_dict(cfg), metrics=metrics,
+                       manifest=cfg.data.manifest or None, max_clip_s=cfg.finetune.max_clip_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trained:
+    """What :func:`after.training.bundle.save_bundle` takes: a learner-like holder of an SERModel."""
+
+    model: object
 
 
 def _score(clips, rows: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
@@ -187,7 +194,6 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
         t = time.perf_counter()
         proba = stages.predict(model, clips, test, cfg.finetune.max_clip_s, cfg.finetune.embed_batch_seconds)
         score = _score(clips, test, proba, len(labels))
-        save_model(model, out / "model", config_to_dict(cfg), labels)
         timings = {f"{name}_s": s["seconds"] for name, s in summaries.items()}
         timings["test_and_save_s"] = time.perf_counter() - t
         metrics = {**score, "labels": labels, "fold": cfg.fold, "seed": cfg.seed, "backbone": cfg.model.backbone,
@@ -197,6 +203,7 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
         write_predictions([{"id": manifest[int(i)].id, "fold": cfg.fold, "seed": cfg.seed,
                             "true": int(clips.emotion[i]), "pred": int(p.argmax()), "proba": p}
                            for i, p in zip(test, proba)], labels, out / "predictions.csv")
+        save_model(model, out / "model", cfg, labels, {k: v for k, v in metrics.items() if k != "stages"})
         write_json(metrics, out / "metrics.json")
     log.info("GMP-ATL fold %d: UA %.3f WA %.3f F1 %.3f", cfg.fold, score["ua"], score["wa"], score["f1"])
     return metrics

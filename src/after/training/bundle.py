@@ -29,6 +29,7 @@ from after.atomic import atomic_write_text
 from after.backbones.base import Backbone, masked_mean
 from after.errors import AfterError
 from after.training.config import HeadConfig, ModelConfig
+from after.training.gmpatl.amsoftmax import CosineLinear
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ def save_bundle(folder: str | Path, learner, classes: Sequence[str], *, backbone
                  for m, prefix in ((model.mix, "mix."), (model.pool, "pool."), (model.head, "head."))
                  for k, v in m.state_dict().items()}
         mc = model_cfg or model.model_cfg
+        if isinstance(model.head.out, CosineLinear):   # an AM-Softmax head (GMP-ATL): scaled cosines, no bias
+            meta["head_out"] = {"kind": "cosine", "scale": float(model.head.out.scale)}
         meta.update(kind="finetuned", model={"pooling": mc.pooling, "normalize_layers": mc.normalize_layers},
                     encoder={"source": str(model.backbone.source), "kind": model.backbone.kind,
                              "fingerprint": model.backbone.fingerprint(), "folder": "encoder"})
@@ -229,6 +232,9 @@ def _finetuned_model(folder: Path, meta: dict, state: dict):
     bb = load_backbone(str(folder / meta["encoder"]["folder"]))
     mc = ModelConfig(backbone=str(folder / "encoder"), freeze="encoder", **meta["model"])
     model = SERModel(bb, len(meta["classes"]), mc, HeadConfig(**meta["head"]))
+    if meta.get("head_out", {}).get("kind") == "cosine":
+        linear = model.head.out
+        model.head.out = CosineLinear(linear.in_features, linear.out_features, meta["head_out"]["scale"])
     for m, prefix in ((model.mix, "mix."), (model.pool, "pool."), (model.head, "head.")):
         m.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
     return model.eval()

@@ -41,7 +41,7 @@ def test_end_to_end_writes_model_and_metrics_and_clusters_training_clips_only(co
     m = json.loads((run / "metrics.json").read_text())
     assert {"ua", "wa", "f1", "timings", "labels"} <= set(m) and m["n_test"] == 4 and m["method"] == "gmp-atl"
     assert set(m["timings"]) >= {"1_multitask_s", "2_pseudo_labels_s", "3_retrain_s", "4_finetune_s"}
-    assert (run / "model" / "backbone" / "config.json").is_file() and (run / "model" / "head.safetensors").is_file()
+    assert (run / "model" / "encoder" / "config.json").is_file() and (run / "model" / "bundle.json").is_file()
     assert "labels" in (run / "model" / "config.yaml").read_text()
     fold = read_folds(corpus / "folds.csv")[0]
     read_ids = _ids_of_rows(corpus, spy)
@@ -91,20 +91,21 @@ def test_saved_model_reloads_and_predicts_what_the_run_reported(corpus, tiny_dir
     import torch
 
     from after.data.audio import load_audio
-    from after.training.gmpatl.model import load_saved_model
+    from after.training.bundle import load_bundle
     run = corpus / "run"
     # one clip per test batch: Whisper has no attention mask, so padding partners change a clip's output
     assert main(["gmpatl", str(tiny_config(corpus, tiny_dir)), "-o", str(run),
                  "--set", "finetune.embed_batch_seconds=0.5"]) == 0
-    model = load_saved_model(run / "model")
+    bundle = load_bundle(run / "model")
+    assert bundle.kind == "finetuned" and bundle.meta["head_out"]["kind"] == "cosine"
     with open(run / "predictions.csv") as fh:
         rows = list(csv.DictReader(fh))
     paths = {r["id"]: r["path"] for r in csv.DictReader(open(corpus / "manifest.csv"))}
     labels = json.loads((run / "metrics.json").read_text())["labels"]
     with torch.no_grad():
         for r in rows:
-            p = torch.softmax(model([load_audio(corpus / paths[r["id"]], max_duration_s=6.0)]), -1)[0]
-            assert np.allclose(p.numpy(), [float(r[f"p_{c}"]) for c in labels], atol=2e-4)
+            p = bundle.predict_proba([load_audio(corpus / paths[r["id"]], max_duration_s=6.0)])[0]
+            assert np.allclose(p, [float(r[f"p_{c}"]) for c in labels], atol=2e-4)
 
 
 def test_a_run_with_finished_stages_refuses_another_config(corpus, tiny_dir, capsys):

@@ -91,26 +91,3 @@ class GMPModel(nn.Module):
         if missing or unexpected:
             raise RuntimeError(f"saved stage state does not fit the model: missing {missing[:3]}, "
                                f"unexpected {unexpected[:3]}")
-
-
-def load_saved_model(folder) -> SERModel:
-    """The emotion model written by :func:`after.experiments.gmpatl.save_model`, ready for prediction.
-
-    Rebuilds the saved backbone folder, the layer mix, pooling and head from ``config.yaml`` (a cosine
-    last layer where ``head_out: cosine``) and loads ``head.safetensors``. Returns it in eval mode.
-    """
-    from pathlib import Path
-
-    import yaml
-
-    from after.backbones.registry import load_backbone
-    from after.training.model import load_head
-    root = Path(folder)
-    cfg = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
-    model_cfg = ModelConfig(**{**cfg["model"], "backbone": str(root / "backbone")})
-    model = SERModel(load_backbone(str(root / "backbone")), len(cfg["labels"]), model_cfg, HeadConfig(**cfg["head"]))
-    if cfg.get("head_out") == "cosine":
-        old = model.head.out
-        model.head.out = CosineLinear(old.in_features, old.out_features, cfg["emotion_loss"]["scale"])
-    load_head(model, root)
-    return model.eval()
