@@ -101,11 +101,13 @@ def run_cell(spec: dict, run_dir: str) -> dict:
         wall_final = time.perf_counter() - t1
         records = RoundLog(cell / "rounds.jsonl").records()
         summary = summarize_rounds(records)
+        bundle = cell / "model"       # `after al`'s model bundle: the learner after the last round
         emb_path = cell / "pool_embeddings.npy"
         np.save(emb_path, np.asarray(final["pool_embeddings"], dtype=np.float32))
         result = _result(
             spec, status="done", config=config_to_dict(load_config(ALConfig, cell / "config.yaml")),
             device=final["device"], cell_dir=str(cell),
+            bundle_path=str(bundle) if (bundle / "bundle.json").is_file() else None,
             seconds={**spec.get("stage_seconds", {}), **_stage_seconds(records, t1 - t0, wall_final)},
             test_ua=summary["test_ua"], test_wa=summary["test_wa"], test_f1=summary["test_f1"],
             aulc=summary["aulc"], n_labelled=summary["n_labelled"], n_val_labels=final["n_val"],
