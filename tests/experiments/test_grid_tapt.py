@@ -94,8 +94,11 @@ def test_a_new_seed_reuses_the_finished_tapt_encoder(tapt_grid, tmp_path, monkey
     run = tmp_path / "run"
     run_grid(grid, ["methods=[AFTER]", "folds=[1]", "label_ratios=[0.3]"], run, report=False)
     trained = spy_tapt_training(monkeypatch)
-    out = run_grid(grid, ["methods=[AFTER]", "folds=[1]", "label_ratios=[0.3]", "seeds=[0,1]"], run, report=False)
+    seen = set()
+    out = run_grid(grid, ["methods=[AFTER]", "folds=[1]", "label_ratios=[0.3]", "seeds=[0,1]"], run, report=False,
+                   cell_progress=lambda key, stage, done, total: seen.add((key, stage, done == total)))
     assert out["ran"] == 1 and not out["failed"] and trained == []
+    assert ("AFTER/r0.3/f1/s1", "embeddings", True) in seen    # the progress bar of the cell that ran
     cells = ResultsStore(run).cells()
     assert len({c["seconds"]["tapt"] for c in cells}) == 1      # both seeds count the same, shared TAPT
 

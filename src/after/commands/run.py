@@ -43,10 +43,15 @@ def _handle(args: argparse.Namespace) -> int:
             bar.update(tapt_tasks[fold], completed=step, total=total,
                        description=f"TAPT fold {fold} (loss {loss:.3f})")
 
+        cell_task = bar.add_task("cell", total=None, visible=False)
+
+        def cell_progress(key: str, stage: str, done: int, total: int) -> None:
+            bar.update(cell_task, completed=done, total=total, description=f"{key}: {stage}", visible=done < total)
+
         task = bar.add_task("grid cells", total=None)
         out = run_grid(args.config, args.overrides, args.out, executor=executor,
                        progress=lambda done, total: bar.update(task, completed=done, total=total),
-                       tapt_progress=tapt_progress)
+                       tapt_progress=tapt_progress, cell_progress=cell_progress)
     console.print(f"{out['cells']} cells: {out['skipped']} already done, {out['ran']} run, "
                   f"{len(out['failed'])} failed; results in {out['database']}")
     for f in out["failed"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -105,12 +106,14 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
 def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
              executor: Executor | None = None, progress: Callable[[int, int], None] | None = None,
              report: bool = True, tapt_stage: TaptStage | None = None,
-             tapt_progress: TaptProgress | None = None) -> dict:
+             tapt_progress: TaptProgress | None = None,
+             cell_progress: Callable[[str, str, int, int], None] | None = None) -> dict:
     """Run or resume the grid in ``run_dir``; returns counts, failures, the database URL and the report path.
 
     ``tapt_stage`` adapts the encoder once per fold for the methods with ``tapt=True``; by default it is
     built from the config's ``tapt:`` section (``tapt_progress(fold, step, steps, loss)`` follows it);
-    without either, those methods are refused.
+    without either, those methods are refused. ``cell_progress(cell_key, stage, done, total)`` follows each
+    cell's embeddings when cells run in this process.
     """
     from after.experiments.active import ALConfig
     from after.reports.results_report import ReportOptions, build_report
@@ -136,7 +139,10 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
         if tapt_stage is not None:
             _attach_tapt(todo, tapt_stage, run_dir)
         results = []
-        for result in (executor or InProcessExecutor()).map(run_cell, todo, str(run_dir)):
+        executor = executor or InProcessExecutor()
+        fn = partial(run_cell, progress=cell_progress) if cell_progress and isinstance(executor, InProcessExecutor) \
+            else run_cell
+        for result in executor.map(fn, todo, str(run_dir)):
             results.append(result)
             log.info("cell %s: %s", result["cell_key"], result["status"])
             if progress:
