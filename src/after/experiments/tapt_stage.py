@@ -7,6 +7,13 @@ clips are read, never its validation or test clips. The encoder adapted is the c
 (``learner.backbone`` of the ``after al`` config); the TAPT config's ``backbone``, ``data`` and ``fold``
 are replaced by those.
 
+TAPT reads no label, so rows that the cells' label map drops (e.g. RAVDESS's calm under ``4class``) are
+adapted on too when they belong to the fold's training speakers; ``max_pool`` of the cells does not
+shrink the TAPT pool (``max_clips`` in the TAPT config does).
+
+The seconds each TAPT cell records are ``tapt.json``'s ``train_s``: the adaptation's wall time in the process
+that finished it (after a kill and resume, only the resumed part).
+
 Run directory of fold k: ``RUN_DIR/tapt/fold<k>/`` (an ``after tapt`` run directory: resumable after a
 kill, returned at once when finished; its ``backbone/`` is what the fold's TAPT cells load).
 """
