@@ -12,6 +12,7 @@ Prints each run's wall-clock per stage (tapt, setup = data + embeddings, selecti
 share of each, and the ratio AFTER / FT-100 %.
 
     nice -n 10 python bench/bench_after_time.py [--tapt-steps 20] [--out bench/out/after_time]
+        [--set learner.kind=finetune ...]   # the paper's setting (the encoder fine-tuned every round): a GPU
 """
 from __future__ import annotations
 
@@ -57,11 +58,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "after_time")
     ap.add_argument("--tapt-steps", type=int, default=20)
+    ap.add_argument("--set", dest="al_set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an `after al` override for both runs, e.g. --set learner.kind=finetune")
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    after = grid_file(args.out, "after_r0.2", ["AFTER"], 0.2, [], args.tapt_steps)
-    full = grid_file(args.out, "ft_r1.0", ["FT+random@random"], 1.0, ["rounds=1"], args.tapt_steps)
+    after = grid_file(args.out, "after_r0.2", ["AFTER"], 0.2, list(args.al_set), args.tapt_steps)
+    full = grid_file(args.out, "ft_r1.0", ["FT+random@random"], 1.0, list(args.al_set) + ["rounds=1"], args.tapt_steps)
     rows = {"AFTER, 20 %": run(args.out, "after_r0.2", after), "FT, 100 %": run(args.out, "ft_r1.0", full)}
     print("| run | labels (pool + val) | test UA | " + " | ".join(f"{s} s (share)" for s in STAGES)
           + " | sum of stages s | wall s |")
