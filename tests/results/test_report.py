@@ -103,3 +103,18 @@ def test_cli_report(filled, capsys):
     assert str(filled / "cli" / "report.html") in capsys.readouterr().out
     assert main(["report", str(filled / "nothing"), "-o", str(filled / "x")]) == 2
     assert "no results database" in capsys.readouterr().err
+
+
+def test_one_cell_per_ratio_shows_its_value_without_a_fake_spread_or_nan_tests(tmp_path):
+    # the demo's shape: one fold, one seed; "± 0.00" and a table of nan t-tests would read as measured
+    store = ResultsStore(tmp_path / "run")
+    for method, ua in (("FT+Random", 0.5712), ("AFTER", 0.4625)):
+        store.write_cell(make_cell("demo", method, 0.2, 1, 0, ua=ua, strategy=STRATEGY[method],
+                                   baseline=method != "AFTER", seconds=120.0))
+    html, md_path = build_report(tmp_path / "run", tmp_path / "report")
+    md = md_path.read_text()
+    header, rows = _table(md, "label ratio")
+    assert rows["20 %"][header.index("FT+Random UA")] == "57.12"
+    assert rows["20 %"][header.index("AFTER UA")] == "46.25"
+    assert "No t-test could be run" in md and "| method | best baseline |" not in md
+    assert "±" not in "".join(rows["20 %"])

@@ -35,9 +35,23 @@ def _handle(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, address=args.address, num_cpus=args.num_cpus)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=not console.is_terminal) as bar:
+        tapt_tasks: dict[int, int] = {}
+
+        def tapt_progress(fold: int, step: int, total: int, loss: float) -> None:
+            if fold not in tapt_tasks:
+                tapt_tasks[fold] = bar.add_task(f"TAPT fold {fold} (loss)", total=total)
+            bar.update(tapt_tasks[fold], completed=step, total=total,
+                       description=f"TAPT fold {fold} (loss {loss:.3f})")
+
+        cell_task = bar.add_task("cell", total=None, visible=False)
+
+        def cell_progress(key: str, stage: str, done: int, total: int) -> None:
+            bar.update(cell_task, completed=done, total=total, description=f"{key}: {stage}", visible=done < total)
+
         task = bar.add_task("grid cells", total=None)
         out = run_grid(args.config, args.overrides, args.out, executor=executor,
-                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+                       progress=lambda done, total: bar.update(task, completed=done, total=total),
+                       tapt_progress=tapt_progress, cell_progress=cell_progress)
     console.print(f"{out['cells']} cells: {out['skipped']} already done, {out['ran']} run, "
                   f"{len(out['failed'])} failed; results in {out['database']}")
     for f in out["failed"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -76,10 +76,12 @@ def _stage_seconds(records: list[dict], wall_al: float, wall_final: float) -> di
             "evaluate": sums["evaluate"] + wall_final}
 
 
-def run_cell(spec: dict, run_dir: str) -> dict:
+def run_cell(spec: dict, run_dir: str, progress: Callable[[str, str, int, int], None] | None = None) -> dict:
     """Run (or resume) one cell and store it; returns ``{cell_key, status, test_ua, test_wa, error}``.
 
-    A failure is stored as a ``failed`` row with its message and does not stop the grid.
+    A failure is stored as a ``failed`` row with its message and does not stop the grid. ``progress(cell_key,
+    stage, done, total)`` follows the cell's embeddings (in-process executors only: it does not cross
+    processes).
     """
     from after.al.records import RoundLog, summarize_rounds
     from after.config import config_to_dict, load_config
@@ -95,17 +97,20 @@ def run_cell(spec: dict, run_dir: str) -> dict:
                              cell_dir=str(cell), started_at=started))
     try:
         t0 = time.perf_counter()
-        run_active_learning(spec["al_config"], spec["overrides"], cell)
+        step = (lambda stage, done, total: progress(spec["cell_key"], stage, done, total)) if progress else None
+        run_active_learning(spec["al_config"], spec["overrides"], cell, progress=step)
         t1 = time.perf_counter()
         final = final_evaluation(cell)
         wall_final = time.perf_counter() - t1
         records = RoundLog(cell / "rounds.jsonl").records()
         summary = summarize_rounds(records)
+        bundle = cell / "model"       # `after al`'s model bundle: the learner after the last round
         emb_path = cell / "pool_embeddings.npy"
         np.save(emb_path, np.asarray(final["pool_embeddings"], dtype=np.float32))
         result = _result(
             spec, status="done", config=config_to_dict(load_config(ALConfig, cell / "config.yaml")),
             device=final["device"], cell_dir=str(cell),
+            bundle_path=str(bundle) if (bundle / "bundle.json").is_file() else None,
             seconds={**spec.get("stage_seconds", {}), **_stage_seconds(records, t1 - t0, wall_final)},
             test_ua=summary["test_ua"], test_wa=summary["test_wa"], test_f1=summary["test_f1"],
             aulc=summary["aulc"], n_labelled=summary["n_labelled"], n_val_labels=final["n_val"],

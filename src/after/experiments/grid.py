@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ from after.experiments.cell import run_cell
 from after.experiments.executors import Executor, InProcessExecutor
 from after.experiments.methods import resolve_method
 from after.experiments.rundir import RunDirectory
+from after.experiments.tapt_stage import Progress as TaptProgress, TaptSection, make_tapt_stage
 from after.results.store import ResultsStore, database_url
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ class GridConfig:
     run_name: str = ""                  # the run's name in the database; default: the run directory's name
     database: str = ""                  # SQLAlchemy URL; default: sqlite:///RUN_DIR/results.sqlite
     reference: str = "FT+Random"        # the report's time saved is against this method at 100 %
+    # TAPT methods (TAPT+FT+Random, AFTER): an `after tapt` config and/or overrides, run once per fold on the
+    # fold's training clips (see after/experiments/tapt_stage.py)
+    tapt: TaptSection = TaptSection()
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
     for name in cfg.methods:
         m = resolve_method(name)
         if m.tapt and not tapt_ready:
-            raise ConfigError(f"method {name!r} needs a TAPT encoder per fold; this grid has no TAPT stage")
+            raise ConfigError(f"method {name!r} needs a TAPT encoder per fold; add a `tapt:` section to the grid "
+                              "config (config: an `after tapt` YAML and/or overrides: [steps=100, ...])")
         for ratio in cfg.label_ratios:
             for fold in cfg.folds:
                 for seed in cfg.seeds:
@@ -99,11 +105,15 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
 
 def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_dir: str | Path,
              executor: Executor | None = None, progress: Callable[[int, int], None] | None = None,
-             report: bool = True, tapt_stage: TaptStage | None = None) -> dict:
+             report: bool = True, tapt_stage: TaptStage | None = None,
+             tapt_progress: TaptProgress | None = None,
+             cell_progress: Callable[[str, str, int, int], None] | None = None) -> dict:
     """Run or resume the grid in ``run_dir``; returns counts, failures, the database URL and the report path.
 
-    ``tapt_stage`` adapts the encoder once per fold for the methods with ``tapt=True``; without it those
-    methods are refused.
+    ``tapt_stage`` adapts the encoder once per fold for the methods with ``tapt=True``; by default it is
+    built from the config's ``tapt:`` section (``tapt_progress(fold, step, steps, loss)`` follows it);
+    without either, those methods are refused. ``cell_progress(cell_key, stage, done, total)`` follows each
+    cell's embeddings when cells run in this process.
     """
     from after.experiments.active import ALConfig
     from after.reports.results_report import ReportOptions, build_report
@@ -111,6 +121,9 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
     cfg = load_config(GridConfig, config_path, overrides)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if tapt_stage is None and cfg.tapt.given and cfg.al_config:
+        al_path = resolve_path(cfg.al_config, config_path).resolve()
+        tapt_stage = make_tapt_stage(cfg.tapt, config_path, al_path, list(cfg.al_overrides), tapt_progress)
     specs = plan_cells(cfg, config_path, run_dir, tapt_ready=tapt_stage is not None)
     al_path = specs[0]["al_config"] if specs else None
     base = config_to_dict(load_config(ALConfig, al_path, list(cfg.al_overrides))) if al_path else {}
@@ -126,7 +139,10 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
         if tapt_stage is not None:
             _attach_tapt(todo, tapt_stage, run_dir)
         results = []
-        for result in (executor or InProcessExecutor()).map(run_cell, todo, str(run_dir)):
+        executor = executor or InProcessExecutor()
+        fn = partial(run_cell, progress=cell_progress) if cell_progress and isinstance(executor, InProcessExecutor) \
+            else run_cell
+        for result in executor.map(fn, todo, str(run_dir)):
             results.append(result)
             log.info("cell %s: %s", result["cell_key"], result["status"])
             if progress:

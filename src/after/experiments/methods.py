@@ -1,8 +1,9 @@
 """The grid's method table: a CLI name -> what a cell of that method runs.
 
-Adding a method is one entry. TAPT methods (``tapt=True``) need a TAPT encoder per fold; the grid refuses
-them until a TAPT stage is given to :func:`after.experiments.grid.run_grid` (``tapt_stage``).
-Besides the table, ``FT+<strategy>`` and ``FT+<strategy>@<init>`` name any acquisition strategy and cold
+Adding a method is one entry. TAPT methods (``tapt=True``) need a TAPT encoder per fold: the grid config's
+``tapt:`` section (or a ``tapt_stage`` given to :func:`after.experiments.grid.run_grid`); without one the
+grid refuses them.
+Besides the table, ``FT+<strategy>``, ``FT+<strategy>@<init>`` (and the same behind ``TAPT+``) name any acquisition strategy and cold
 start by their registry names (e.g. ``FT+margin@random``).
 """
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Method:
 METHODS: dict[str, Method] = {
     "FT+Random": Method("random"),
     "FT+Entropy": Method("entropy"),
+    "TAPT+FT+Random": Method("random", tapt=True),
+    # the paper's method: TAPT, k-means cold start, then entropy acquisition with fine-tuning every round
+    "AFTER": Method("entropy", "kmeans", tapt=True, baseline=False),
 }
 
 
@@ -34,10 +38,11 @@ def resolve_method(name: str) -> Method:
     """A table entry, or ``FT+<strategy>[@<init>]`` built from the strategy and cold-start registries."""
     if name in METHODS:
         return METHODS[name]
-    if name.startswith("FT+"):
-        strategy, _, init = name[3:].partition("@")
+    tapt = name.startswith("TAPT+FT+")
+    if tapt or name.startswith("FT+"):
+        strategy, _, init = name[len("TAPT+FT+" if tapt else "FT+"):].partition("@")
         init = init or "kmeans"
         if strategy.lower() in STRATEGIES and init in COLD_STARTS:
-            return Method(strategy.lower(), init)
-    raise ConfigError(f"method {name!r} is unknown: use one of {sorted(METHODS)} or FT+<strategy>[@<init>] "
+            return Method(strategy.lower(), init, tapt=tapt)
+    raise ConfigError(f"method {name!r} is unknown: use one of {sorted(METHODS)} or [TAPT+]FT+<strategy>[@<init>] "
                       f"with a strategy in {sorted(STRATEGIES)} and an init in {sorted(COLD_STARTS)}")

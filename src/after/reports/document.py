@@ -62,7 +62,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}caption{text-align:left;font-weight:600;
 padding:.3em 0}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}img{max-width:100%}
-figcaption{font-size:.85em;color:#555}p.note{color:#444}"""
+figcaption{font-size:.85em;color:#555}p.note{color:#444}figure.half{max-width:calc(50% - 1em);margin-right:.5em}"""
 
 
 def render_html(doc: Document) -> str:
@@ -80,8 +80,9 @@ def render_html(doc: Document) -> str:
             out.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in t.header) + "</tr>")
             out += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in t.rows]
             out.append("</table>")
+        cls = ' class="half"' if len(s.images) > 1 else ""     # several figures (e.g. confusions): side by side
         for im in s.images:
-            out.append(f'<figure><img src="{e(im.path)}" alt="{e(im.caption)}">'
+            out.append(f'<figure{cls}><img src="{e(im.path)}" alt="{e(im.caption)}">'
                        f"<figcaption>{e(im.caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -44,8 +44,16 @@ def open_results(target: str | Path) -> ResultsStore:
     return ResultsStore(target)
 
 
+STAGE_ORDER = ("tapt", "setup", "selection", "select", "score", "train", "evaluate")
+
+
 def _pct(s: T.Stat) -> str:
-    return f"{100 * s.mean:.2f} ± {100 * s.std:.2f}"
+    """Mean ± std in %; one value has no spread to show, so only its mean."""
+    return f"{100 * s.mean:.2f}" + (f" ± {100 * s.std:.2f}" if s.n > 1 else "")
+
+
+def _minutes(s: T.Stat) -> str:
+    return f"{s.mean / 60:.2f}" + (f" ± {s.std / 60:.2f}" if s.n > 1 else "")
 
 
 def _score_section(cells, methods, ratios) -> Section:
@@ -64,36 +72,46 @@ def _score_section(cells, methods, ratios) -> Section:
     n = sorted({s.n for s in ua.values()})
     test_rows = [[t.method, t.baseline, f"{100 * t.label_ratio:g} %", t.metric.replace("test_", "").upper(),
                   str(t.n_pairs), f"{t.t:.3f}", f"{t.p:.3g}", "yes" if t.significant else "no"] for t in tests]
+    testable = any(t.n_pairs > 1 for t in tests)
+    untested = ([] if testable or not tests else
+                [f"No t-test could be run: each method has one (fold, seed) cell per label ratio. Add folds or "
+                 f"seeds for the {MARK} marks and the spread."])
     return Section(
         "UA and WA on the test folds (paper Tables 2, 3 and 7)",
         text=[f"Test UA (mean recall per class) and WA (accuracy), in %, mean ± sample std over "
-              f"{'/'.join(map(str, n))} (fold, seed) cells. {MARK}: the method beats the best baseline at "
-              f"that label ratio with p < {T.ALPHA} in a {T.TEST_NAME}. Baselines: "
-              f"{', '.join(m for m in methods if any(c['baseline'] for c in cells if c['method'] == m))}."],
+              f"{'/'.join(map(str, n))} (fold, seed) cells (one cell: its value alone). {MARK}: the method "
+              f"beats the best baseline at that label ratio with p < {T.ALPHA} in a {T.TEST_NAME}. Baselines: "
+              f"{', '.join(m for m in methods if any(c['baseline'] for c in cells if c['method'] == m))}."]
+        + untested,
         tables=[Table(header, rows)] + ([Table(
             ["method", "best baseline", "ratio", "metric", "pairs", "t", "p", f"p < {T.ALPHA}"], test_rows,
-            caption="Every test run (nan: fewer than 2 pairs or no spread)")] if test_rows else []))
+            caption="Every test run (nan: fewer than 2 pairs or no spread)")] if testable else []))
 
 
 def _time_section(cells, methods, ratios, reference, out: Path) -> Section:
     times = T.metric_stats(cells, "seconds_total")
     ref_s, saved = T.time_saved(cells, reference)
-    rows = [[f"{100 * r:g} %"] + [("" if (m, r) not in times else f"{times[(m, r)].mean / 60:.2f} ± "
-                                   f"{times[(m, r)].std / 60:.2f}" + ("" if (m, r) not in saved else
+    rows = [[f"{100 * r:g} %"] + [("" if (m, r) not in times else _minutes(times[(m, r)])
+                                   + ("" if (m, r) not in saved else
                                    f" ({100 * saved[(m, r)]:+.0f} %)")) for m in methods] for r in ratios]
     stages: dict[str, dict[str, float]] = {m: {} for m in methods}
     for c in cells:
         for k, v in c["seconds"].items():
             stages[c["method"]][k] = stages[c["method"]].get(k, 0.0) + v
-    names = list(dict.fromkeys(k for per in stages.values() for k in per))
+    seen = list(dict.fromkeys(k for per in stages.values() for k in per))
+    names = [k for k in STAGE_ORDER if k in seen] + [k for k in seen if k not in STAGE_ORDER]
     stage_rows = [[m] + [f"{100 * stages[m].get(k, 0.0) / (sum(stages[m].values()) or 1.0):.0f} %" for k in names]
                   for m in methods]
     note = (f"In brackets: time saved against {reference} on 100 % of the pool "
             f"({ref_s / 60:.2f} min mean)." if ref_s else
             f"No {reference} cell at 100 % labels is stored, so the time saved cannot be given.")
     img = plot_against_ratio(times, methods, out / "time_vs_ratio.png", "wall time per cell (min)", 1 / 60)
+    shared = ("Shared work is counted where it happened: setup (preparing the data, computing or loading "
+              "the encoder's embeddings) is long in the first cell of each encoder, which fills the embedding "
+              "cache, and short in the cells after it; a fold's TAPT runs once but its seconds are counted in "
+              "every cell that uses its encoder, as the paper counts TAPT in AFTER's time.")
     return Section("Wall time (paper Table 2 and Figure 5)",
-                   text=["Wall-clock minutes per cell (every stage the cell ran), mean ± std. " + note],
+                   text=["Wall-clock minutes per cell (every stage the cell ran), mean ± std. " + note, shared],
                    tables=[Table(["label ratio"] + list(methods), rows),
                            Table(["method"] + names, stage_rows,
                                  caption="Share of each stage in the method's total time, all cells")],
@@ -138,7 +156,8 @@ def _tsne_section(store, cells, methods, ratio, out: Path) -> Section | None:
                                   f"fold {key[0]}, seed {key[1]}, {100 * ratio:g} % labels")
         return Section("The clips each method chose (paper Figure 4)",
                        text=[f"t-SNE of the pool embeddings stored with the {smart} cell "
-                             f"({Path(emb['path']).name}); red: the clips labelled by {rand} and by {smart}."],
+                             f"({Path(emb['path']).name}: its encoder's cold-start layer; both panels share this "
+                             f"map); red: the clips labelled by {rand} and by {smart} (cold start included)."],
                        images=[Image(img.name, "t-SNE of the pool with the chosen clips")])
     return None
 
@@ -151,7 +170,7 @@ def _confusion_section(cells, methods, ratio, out: Path) -> Section | None:
             continue
         cm = np.sum([np.asarray(c["confusion"]) for c in group], axis=0)
         name = f"confusion_{''.join(ch if ch.isalnum() else '_' for ch in m)}.png"
-        plot_confusion(cm, group[0]["classes"], out / name, f"{m}, {100 * ratio:g} % ({len(group)} cells)")
+        plot_confusion(cm, group[0]["classes"], out / name, f"{m}, {100 * ratio:g} % ({len(group)} cell{'s' if len(group) > 1 else ''})")
         images.append(Image(name, f"{m}: test confusion, summed over folds and seeds"))
     if not images:
         return None

@@ -52,7 +52,7 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: str | Path, titl
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     if title:
         ax.set_title(title, fontsize=9)
