@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print(f"AULC (test UA) {_fig(summary['aulc'])}; final test UA {_fig(summary['test_ua'])} with "
                       f"{labels} -> {args.out}")
-    console.print(f"Model: {args.out / 'model'} (use it with `after predict {args.out / 'model'} AUDIO... -o p.csv`)")
+    if (args.out / "model" / "bundle.json").is_file():
+        console.print(f"Model: {args.out / 'model'} (label new audio: after predict {args.out / 'model'} AUDIO... -o predictions.csv)")
     return 0
 
 
