@@ -104,14 +104,14 @@ def test_pool_without_test_set_reports_no_test_figures_and_why(tmp_path, capsys)
     assert (run / "model" / "bundle.json").is_file()                # a model while labels are pending
     out = _run_to_end(config, run, made["truth"], capsys)
     rounds = [json.loads(line) for line in (run / "rounds.jsonl").read_text().splitlines()]
-    assert all(r["test_ua"] is None and r["test_wa"] is None and "no test set" in r["test_note"] for r in rounds)
+    assert all(r["test_ua"] is None and r["test_wa"] is None and "data.test is not given" in r["test_note"] for r in rounds)
     assert all(r["val_ua"] is not None for r in rounds)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_ua"] is None and summary["aulc"] is None and "data.test" in summary["test_note"]
     assert summary["n_val_labels"] == 4 and summary["n_val_from_pool"] == 4
     assert summary["n_labelled"] == 6 + 6 + 6 and summary["n_labels_total"] == 6 + 6 + 6 + 4
     assert summary["pool_size"] == 64 - 4 and summary["oracle"] == "file"
-    assert "No test figures: no test set" in " ".join(out.split())
+    assert "No test figures: data.test is not given" in " ".join(out.split())
     # bought validation clips never become candidates
     val_ids = {r["id"] for r in val_rows}
     assert not val_ids & {i for r in rounds for i in r["selected"]}

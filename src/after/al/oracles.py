@@ -34,8 +34,8 @@ class LabelsPending(Exception):
         self.allowed = tuple(allowed)
         super().__init__(
             f"{n_pending} clip(s) await labels in {self.path}: listen to each clip (path; start_s-end_s when it is "
-            f"a segment), write one of {', '.join(allowed)} in its `label` column (several as votes: "
-            f"a;b; or unsure / skip), save the file and re-run the same command.")
+            f"a segment), write one of {', '.join(allowed)} in its `label` column (several as votes, e.g. "
+            f"sad;neutral; or unsure, or skip), save the file and re-run the same command.")
 
 
 def _check_unique(ids: Sequence[str]) -> list[str]:

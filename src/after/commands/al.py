@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         except LabelsPending as pending:
             console.print(f"[bold]Labels needed:[/bold] {pending}")
             return 3
-    table = Table(title=f"Learning curve ({summary['init']} + {summary['strategy']}, fold {summary['fold']}, "
-                        f"seed {summary['seed']})")
+    where = "the pool" if summary.get("fold") is None else f"fold {summary['fold']}"
+    table = Table(title=f"Learning curve ({summary['init']} + {summary['strategy']}, {where}, seed {summary['seed']})")
     for col in ("round", "labelled", "share", "val UA", "test UA", "test WA", "seconds"):
         table.add_column(col, justify="right")
     for row in curve_table(RoundLog(args.out / "rounds.jsonl").records()):

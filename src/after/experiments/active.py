@@ -34,7 +34,7 @@ from after.data.folds import Fold
 from after.data.manifest import Manifest
 from after.data.labels import load_label_map
 from after.data.sources import DataConfig, _label_map, input_files, resolved
-from after.experiments.al_data import load_al_inputs, subsample
+from after.experiments.al_data import is_pool_layout, load_al_inputs, subsample
 from after.errors import StateFileError
 from after.experiments.rundir import RunDirectory
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
@@ -350,7 +350,8 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
         raise
     summary = summarize_rounds(records)
     n_val = len(fold.val)
-    summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
+    summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed,
+                    "fold": None if is_pool_layout(cfg.data) else cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone,
                     "oracle": cfg.oracle, "n_skipped": len(pool.skipped_ids()),
                     # validation labels are labels too: both shares, without and with them

@@ -27,9 +27,8 @@ from after.data.sources import _label_map, load_dataset
 
 log = logging.getLogger(__name__)
 
-NO_TEST_REASON = ("no test set: data.test is not given. The pool's labels are bought by the run for the clips "
-                  "it chose, so they are no unbiased sample to test on; give a labelled manifest as data.test "
-                  "for test figures")
+NO_TEST_REASON = ("data.test is not given (no test set). The labels bought from the pool are for the clips the "
+                  "run chose, no unbiased sample to test on; give a labelled manifest as data.test for test figures")
 
 
 @dataclass
