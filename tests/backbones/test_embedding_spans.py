@@ -48,3 +48,17 @@ def test_two_segments_of_one_recording_get_their_own_embeddings(tmp_path):
     np.testing.assert_array_equal(again, got)
     whole = extract_embeddings(bb, [str(path)], cache_dir=cache)
     assert len(list(cache.rglob("*.npy"))) == 3 and not np.allclose(whole[0], got[0], atol=1e-3)
+
+
+def test_finetune_learner_reads_segment_rows_as_their_span(tmp_path):
+    from after.data.audio import load_audio
+    from after.training.config import ModelConfig, TrainConfig
+    from after.training.finetune import FineTuneLearner
+    path, wave = _recording(tmp_path)
+    rows = [_row(path, 0.0, 1.0), _row(path, 1.5, 2.25)]
+    learner = FineTuneLearner(rows, make_tiny("wav2vec2", tmp_path / "w"), 2, model_cfg=ModelConfig(freeze="none"),
+                              train_cfg=TrainConfig(max_clip_s=10.0))
+    np.testing.assert_allclose(learner.durations_s, [1.0, 0.75])        # from the rows, not the file's 3.5 s
+    for i, (a, b) in enumerate([(0.0, 1.0), (1.5, 2.25)]):
+        np.testing.assert_array_equal(learner.load(i), load_audio(path, start_s=a, end_s=b))
+        np.testing.assert_allclose(learner.load(i), wave[int(a * 16000):int(b * 16000)], atol=1e-6)
