@@ -165,3 +165,11 @@ def test_votes_unsure_and_skip_and_a_bad_answer(tmp_path, capsys):
     assert rounds[0]["n_labelled"] == 7 - 2 and rounds[-1]["n_skipped"] == 2   # not replaced, not counted
     asked = [r["id"] for r in _sheet(run)]
     assert asked.count(a) == 1 and asked.count(b) == 1             # never asked again
+
+
+def test_without_any_validation_set_val_figures_are_null(tmp_path, capsys):
+    made = _pool(tmp_path, test=True)
+    _run_to_end(_config(tmp_path, made["data"]), tmp_path / "run", made["truth"], capsys)
+    rounds = [json.loads(line) for line in (tmp_path / "run" / "rounds.jsonl").read_text().splitlines()]
+    assert all(r["val_ua"] is None and r["n_val_labels"] == 0 for r in rounds)
+    assert all(r["test_ua"] is not None for r in rounds)
