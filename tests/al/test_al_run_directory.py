@@ -127,6 +127,15 @@ def _fill(sheet: Path, truth: dict[str, str]) -> None:
         w.writerows(rows)
 
 
+def _set_label(sheet: Path, row: int, label: str) -> None:
+    rows = list(csv.DictReader(open(sheet, encoding="utf-8")))
+    rows[row]["label"] = label
+    with open(sheet, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 TRUTH = {f"syn_s{s}_{e}_{k}": e for s in range(6) for e in CLASSES for k in range(4)}
 
 
@@ -141,17 +150,14 @@ def test_a_label_changed_after_it_was_used_is_refused(tmp_path, capsys):
     rows = list(csv.DictReader(open(sheet)))
     used = rows[0]
     new = next(c for c in CLASSES if c != used["label"])
-    text = sheet.read_text().replace(f"{used['id']},{used['path']},{used['label']}",
-                                     f"{used['id']},{used['path']},{new}")
-    sheet.write_text(text)
+    _set_label(sheet, 0, new)
     capsys.readouterr()
     assert cli(["al", str(config), "-o", str(run)]) == 2
     err = capsys.readouterr().err
     assert f"line 2: clip {used['id']!r} now says {new!r}, but it was labelled {used['label']!r} in round 0" in err
     assert (run / "pool.json").read_bytes() == pool                # nothing changed
     # putting the label back (as the message says) resumes
-    sheet.write_text(text.replace(f"{used['id']},{used['path']},{new}",
-                                  f"{used['id']},{used['path']},{used['label']}"))
+    _set_label(sheet, 0, used["label"])
     _fill(sheet, TRUTH)
     assert cli(["al", str(config), "-o", str(run)]) == 3
 
@@ -163,16 +169,17 @@ def test_two_rows_of_one_clip_with_different_labels_are_refused(tmp_path, capsys
     assert cli(["al", str(config), "-o", str(run)]) == 3
     _fill(sheet, TRUTH)
     lines = sheet.read_text().splitlines()
-    clip, path, label = lines[1].split(",")
+    cells = lines[1].split(",")
+    clip, label = cells[0], cells[-1]                 # id first, label last
     other = next(c for c in CLASSES if c != label)
-    sheet.write_text("\n".join(lines + [f"{clip},{path},{other}"]) + "\n")
+    sheet.write_text("\n".join(lines + [",".join(cells[:-1] + [other])]) + "\n")
     capsys.readouterr()
     assert cli(["al", str(config), "-o", str(run)]) == 2
     err = capsys.readouterr().err
     assert f"clip {clip!r} has two different labels, {label!r} on line 2 and {other!r} on line {len(lines) + 1}" in err
     assert not (run / "rounds.jsonl").exists()
     # the same label twice is no conflict
-    sheet.write_text("\n".join(lines + [f"{clip},{path},{label.upper()}"]) + "\n")
+    sheet.write_text("\n".join(lines + [",".join(cells[:-1] + [label.upper()])]) + "\n")
     assert cli(["al", str(config), "-o", str(run)]) == 3
 
 

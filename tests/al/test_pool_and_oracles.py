@@ -118,7 +118,7 @@ def fill(path, labels):
     for row in rows:
         row["label"] = labels.get(row["id"], row["label"])
     with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "path", "label"])
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 
@@ -132,8 +132,8 @@ def test_file_oracle_waits_for_people_then_answers(tmp_path):
         pool.label(["utt0", "utt1"], round=0)
     assert info.value.n_pending == 2 and str(path) in str(info.value)
     assert pool.labelled_ids() == []
-    assert read_rows(path) == [{"id": "utt0", "path": "/audio/utt0.wav", "label": ""},
-                               {"id": "utt1", "path": "/audio/utt1.wav", "label": ""}]
+    assert [{k: r[k] for k in ("id", "path", "label")} for r in read_rows(path)] == [
+        {"id": "utt0", "path": "/audio/utt0.wav", "label": ""}, {"id": "utt1", "path": "/audio/utt1.wav", "label": ""}]
 
     fill(path, {"utt0": " NEU "})
     with pytest.raises(LabelsPending) as info:

@@ -141,3 +141,25 @@ def test_batched_against_one_clip_at_a_time_tiny_whisper(setup):
     same = [Clip(f"c{i}", paths[0], 0.0, sf.info(paths[0]).duration) for i in range(3)]
     np.testing.assert_allclose(predict_clips(bundle, same, batch_seconds=60.0).proba,
                                np.repeat(single[:1], 3, 0), atol=1e-6)
+
+
+def test_predict_segment_vad_on_a_long_recording_with_the_real_detector(setup, tmp_path, shared_data):
+    """`after predict --segment vad` through after.data.segments (Silero VAD): six RAVDESS clips joined with
+    pauses give six rows, each boundary within 0.25 s of the truth, each row's probabilities those of its
+    span read on its own (spans are read by after.data.audio.load_audio, the one reader)."""
+    from tests.data.test_segments import _joined_recording
+    root, _, _ = setup
+    rec = tmp_path / "long.flac"
+    truth = _joined_recording(shared_data, 0, rec)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(root / "model"), str(rec), "--segment", "vad", "-o", str(out),
+                 "--batch-seconds", "0.001"]) == 0
+    rows = _read(out)
+    assert len(rows) == len(truth) == 6
+    for r, (start, end) in zip(rows, truth):
+        assert abs(float(r["start_s"]) - start) <= 0.25 and abs(float(r["end_s"]) - end) <= 0.25
+    bundle = load_bundle(root / "model")
+    alone = np.concatenate([bundle.predict_proba([load_audio(rec, start_s=float(r["start_s"]), end_s=float(r["end_s"]))])
+                            for r in rows])
+    got = np.array([[float(r[f"p_{c}"]) for c in CLASSES] for r in rows])
+    np.testing.assert_allclose(got, alone, atol=2e-5)       # the CSV keeps 5 decimals; boundaries rounded to ms

@@ -103,6 +103,7 @@ class LoopData:
     init_features: [n, d] what the cold start clusters (the paper: CNN-encoder features).
     val_rows/test_rows: learner rows with their integer labels ``y_val``/``y_test`` (classes index).
     surprisal: optional ``f(rows) -> [n, s]`` for ALPs; by default the learner's class surprisal.
+    no_test_reason: with no test rows, every round records null test figures and this reason.
     strata: optional ``[n]`` group of each candidate (e.g. its corpus). Given, every round's k is shared
     out over the groups in proportion to their unlabelled clips, and the cold start and the acquisition
     choose within each group: on a merged multi-corpus pool, uncertainty alone can starve a corpus.
@@ -117,6 +118,7 @@ class LoopData:
     classes: Sequence[str]
     surprisal: Callable[[np.ndarray], np.ndarray] | None = None
     strata: Sequence[str] | None = None
+    no_test_reason: str = ""      # why there are no test rows (recorded beside the null test figures)
 
 
 def proportional_quotas(sizes: Sequence[int], k: int) -> list[int]:
@@ -229,9 +231,10 @@ def count_annotations(labels: Sequence[PoolLabel]) -> int:
     return sum(len(lab) if isinstance(lab, tuple) else 1 for lab in labels)
 
 
-def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    """UA / WA / macro-F1 on ``rows``; ``None`` each when there are no rows (nothing to measure)."""
     if len(rows) == 0:
-        return {"ua": float("nan"), "wa": float("nan"), "f1": float("nan")}
+        return {"ua": None, "wa": None, "f1": None}
     pred = learner.predict_proba(rows).argmax(1)
     return {"ua": unweighted_accuracy(y, pred), "wa": weighted_accuracy(y, pred), "f1": macro_f1(y, pred)}
 
@@ -326,7 +329,8 @@ class ActiveLearningLoop:
     def _check_pool_holds(self, done: list[dict]) -> None:
         """Every clip selected in a finished round must be labelled in the pool: a pool state file that was
         deleted or replaced is an error, never an empty pool that silently restarts the labelling."""
-        missing = [i for rec in done for i in rec.get("selected", []) if not self.pool.is_labelled(i)]
+        missing = [i for rec in done for i in rec.get("selected", [])
+                   if not self.pool.is_labelled(i) and not self.pool.is_skipped(i)]
         if missing:
             where = self.pool.path or "the label pool"
             raise StateFileError(
@@ -395,10 +399,34 @@ class ActiveLearningLoop:
                              rng=np.random.default_rng([self.cfg.seed, r, 17]))
         return self.learner.fit(self.rows(labelled), y_train, self.data.val_rows, self.data.y_val)
 
-    def run_round(self, r: int) -> dict:
+    def _details(self, r: int, ids: list[str], scores: list[float]) -> dict[str, dict[str, str]]:
+        """What a person sees beside each asked clip: rank, score, the model's label and its probability
+        (none in the cold start: no model yet, and the cold start gives no score) and the stratum."""
+        out = {i: {"round": str(r), "rank": str(k + 1), "score": f"{s:.6g}" if r > 0 else ""}
+               for k, (i, s) in enumerate(zip(ids, scores))}
+        if r > 0 and ids:
+            proba = self.learner.predict_proba(self.rows(ids))
+            for i, p in zip(ids, proba):
+                out[i].update(predicted=str(self.data.classes[int(p.argmax())]), probability=f"{float(p.max()):.3f}")
+        if self.data.strata is not None:
+            for i in ids:
+                out[i]["stratum"] = str(self.data.strata[self._pos[i]])
+        return out
+
+    def request(self, r: int) -> tuple[list[str], list[float], float, float]:
+        """Choose round ``r``'s clips and ask the oracle for those still unanswered (without training).
+
+        A file oracle raises :class:`~after.al.oracles.LabelsPending` until people have answered.
+        """
         ids, scores, t_score, t_select = self._select(r)
-        todo = [i for i in ids if not self.pool.is_labelled(i)]
+        todo = [i for i in ids if not self.pool.is_labelled(i) and not self.pool.is_skipped(i)]
+        if todo and self.pool.wants_details:
+            self.pool.describe(self._details(r, ids, scores))
         self.pool.label(todo, round=r)   # LabelsPending (file oracle) passes through: rerun to resume
+        return ids, scores, t_score, t_select
+
+    def run_round(self, r: int) -> dict:
+        ids, scores, t_score, t_select = self.request(r)
         labelled = self.pool.labelled_ids()
         labels = self.pool.labels_for(labelled)
         t0 = time.perf_counter()
@@ -418,19 +446,22 @@ class ActiveLearningLoop:
         test = evaluate(self.learner, self.data.test_rows, self.data.y_test)
         t2 = time.perf_counter()
         n_val = len(self.data.val_rows)
+        no_test = len(self.data.test_rows) == 0
         record = {
             "round": r, "n_labelled": len(labelled), "fraction": len(labelled) / len(self.pool.ids),
             # validation labels are labels too: the share of every label used, pool and validation
             "n_val_labels": n_val, "n_labels_total": len(labelled) + n_val,
             "fraction_with_val": (len(labelled) + n_val) / (len(self.pool.ids) + n_val),
-            "n_annotations": count_annotations(labels),
+            "n_annotations": count_annotations(labels), "n_skipped": len(self.pool.skipped_ids()),
             "strategy": self.cfg.init if r == 0 else self.cfg.strategy, "selected": ids, "scores": scores,
             "val_ua": val["ua"], "val_wa": val["wa"], "val_f1": val["f1"],
             "test_ua": test["ua"], "test_wa": test["wa"], "test_f1": test["f1"],
+            **({"test_note": self.data.no_test_reason or "no test clips"} if no_test else {}),
             "fit": {k: v for k, v in fit.items() if isinstance(v, (int, float))},
             "seconds": {"score": t_score, "select": t_select, "train": t1 - t0, "evaluate": t2 - t1},
         }
         self.log.append(record)
-        log.info("round %d: %d labelled (%.1f%%; %d with validation), val UA %.3f, test UA %.3f", r,
-                 len(labelled), 100 * record["fraction"], record["n_labels_total"], val["ua"], test["ua"])
+        show = lambda v: "-" if v is None else f"{v:.3f}"   # noqa: E731
+        log.info("round %d: %d labelled (%.1f%%; %d with validation), val UA %s, test UA %s", r,
+                 len(labelled), 100 * record["fraction"], record["n_labels_total"], show(val["ua"]), show(test["ua"]))
         return record

@@ -29,6 +29,18 @@ class PoolError(AfterError, ValueError):
     """A request the pool refuses (unknown id, unlabelled id, relabelling, mismatched state file)."""
 
 
+class Skipped(str):
+    """An oracle's answer that labels nothing: a person wrote ``skip`` or ``unsure``.
+
+    The clip leaves the pool for the rest of the run (it is never asked for again), is not a label, and is
+    not counted among the labelled clips; the round it was chosen in trains on the others (it is not
+    replaced by another clip).
+    """
+
+    def __repr__(self) -> str:
+        return str.__repr__(str(self))
+
+
 @dataclass(frozen=True)
 class LabelRecord:
     id: str
@@ -64,7 +76,9 @@ class LabelPool:
             raise PoolError("pool ids must be unique")
         self._oracle = oracle
         self._records: dict[str, LabelRecord] = {}
+        self._skipped: dict[str, LabelRecord] = {}      # answered skip/unsure: out of the pool, not labelled
         self.path = Path(path) if path is not None else None
+        self.wants_details = callable(getattr(oracle, "set_details", None))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -78,11 +92,24 @@ class LabelPool:
         return list(self._records)
 
     def unlabelled_ids(self) -> list[str]:
-        """Unlabelled ids in pool order."""
-        return [i for i in self._ids if i not in self._records]
+        """Unlabelled ids in pool order (clips answered skip/unsure are out of the pool)."""
+        return [i for i in self._ids if i not in self._records and i not in self._skipped]
 
     def is_labelled(self, i: str) -> bool:
         return i in self._records
+
+    def is_skipped(self, i: str) -> bool:
+        return i in self._skipped
+
+    def skipped_ids(self) -> list[str]:
+        """Ids answered ``skip`` or ``unsure``, in the order they were answered."""
+        return list(self._skipped)
+
+    def describe(self, details: Mapping[str, Mapping[str, str]]) -> None:
+        """Hand the oracle what a person needs beside each clip (rank, score, prediction, stratum), if it
+        shows such things (the file oracle does)."""
+        if self.wants_details:
+            self._oracle.set_details(details)
 
     def label(self, ids: Sequence[str], round: int) -> dict[str, PoolLabel]:
         """Ask the oracle for ``ids`` (unlabelled, known, unique) and record their labels under ``round``.
@@ -99,7 +126,7 @@ class LabelPool:
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
-        again = [i for i in ids if i in self._records]
+        again = [i for i in ids if i in self._records or i in self._skipped]
         if again:
             raise PoolError(f"id(s) already labelled: {again[:5]} (a label is never asked for twice)")
         if not ids:
@@ -107,8 +134,11 @@ class LabelPool:
         answers = self._oracle.query(ids)
         if set(answers) != set(ids):
             raise PoolError(f"the oracle answered {sorted(answers)[:5]} for a query of {ids[:5]}")
-        labels = {i: _normalise_label(i, answers[i]) for i in ids}
         for i in ids:
+            if isinstance(answers[i], Skipped):
+                self._skipped[i] = LabelRecord(i, str(answers[i]), round)
+        labels = {i: _normalise_label(i, answers[i]) for i in ids if i not in self._skipped}
+        for i in labels:
             self._records[i] = LabelRecord(i, labels[i], round)
         log.info("round %d: labelled %d clip(s), %d of %d labelled", round, len(ids), len(self._records),
                  len(self._ids))
@@ -143,7 +173,8 @@ class LabelPool:
             return dict(label)
 
         return {"version": FORMAT_VERSION, "ids": list(self._ids),
-                "labelled": [{"id": r.id, "label": enc(r.label), "round": r.round} for r in self._records.values()]}
+                "labelled": [{"id": r.id, "label": enc(r.label), "round": r.round} for r in self._records.values()],
+                "skipped": [{"id": r.id, "answer": r.label, "round": r.round} for r in self._skipped.values()]}
 
     def save(self, path: str | Path) -> Path:
         """Write the state atomically (temp file + rename)."""
@@ -183,6 +214,10 @@ class LabelPool:
             if rec["id"] not in known or rec["id"] in pool._records:
                 raise PoolError(f"{p}: labelled id {rec['id']!r} is unknown or repeated")
             pool._records[rec["id"]] = LabelRecord(rec["id"], _normalise_label(rec["id"], label), int(rec["round"]))
+        for rec in state.get("skipped", []):
+            if rec["id"] not in known or rec["id"] in pool._records or rec["id"] in pool._skipped:
+                raise PoolError(f"{p}: skipped id {rec['id']!r} is unknown, repeated or also labelled")
+            pool._skipped[rec["id"]] = LabelRecord(rec["id"], str(rec["answer"]), int(rec["round"]))
         return pool
 
     @classmethod

@@ -108,10 +108,19 @@ def summarize_rounds(records: Iterable[Mapping]) -> dict:
         "test_ua": recs[-1]["test_ua"],
         "test_wa": recs[-1]["test_wa"],
         "test_f1": recs[-1]["test_f1"],
-        "aulc": aulc(frac, [r["test_ua"] for r in recs]) if len(recs) > 1 else float(recs[0]["test_ua"]),
+        "aulc": _aulc_or_none(frac, [r["test_ua"] for r in recs]),
         "seconds": {k: float(sum(r["seconds"][k] for r in recs)) for k in recs[0]["seconds"]},
     }
+    if recs[-1].get("test_note"):     # no test set: null figures and why, never invented ones
+        out["test_note"] = recs[-1]["test_note"]
     return out
+
+
+def _aulc_or_none(fractions: Sequence[float], scores: Sequence[float | None]) -> float | None:
+    """AULC of the test UA curve; ``None`` when a round has no test figure (a run without a test set)."""
+    if any(s is None for s in scores):
+        return None
+    return aulc(fractions, scores) if len(scores) > 1 else float(scores[0])
 
 
 def curve_table(records: Iterable[Mapping]) -> list[dict]:

@@ -3,7 +3,9 @@
 Cache layout: ``<cache_dir>/embeddings/<backbone key>/<clip hash[:2]>/<clip hash>.npy`` holding
 ``[L+1, D]``. The backbone key hashes the architecture, every weight and the extraction settings; the
 clip hash is the hash of the audio file's bytes, so two manifests that share clips share their cache and
-a re-encoded file is recomputed. Default cache dir: ``$AFTER_CACHE`` or ``~/.cache/after``.
+a re-encoded file is recomputed. A segment of a recording (a manifest row with ``start_s``/``end_s``, or a
+``(path, start_s, end_s)`` item) adds its span, in milliseconds, to the clip hash: two segments of one
+recording are two entries. Default cache dir: ``$AFTER_CACHE`` or ``~/.cache/after``.
 
 Note: clips are batched by length, and Whisper (no attention mask) and group-norm wav2vec2 models see a
 clip's padding, so a clip's embedding depends very slightly on its batch partners; length sorting keeps
@@ -24,7 +26,7 @@ from after.atomic import atomic_open
 from after.backbones.base import Backbone, masked_mean
 from after.backbones.batching import length_batches
 from after.backbones.registry import AnyBackbone, load_backbone
-from after.data.audio import audio_info, load_audio
+from after.data.audio import AudioSpan, as_span, load_span
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,15 @@ def file_hash(path: str | Path) -> str:
                 h.update(chunk)
         _FILE_HASHES[memo] = h.hexdigest()
     return _FILE_HASHES[memo]
+
+
+def clip_hash(span: AudioSpan) -> str:
+    """The cache identity of a clip: its file's bytes, plus its span (in ms) when it is a segment."""
+    h = file_hash(span.path)
+    if not span.is_segment:
+        return h
+    ms = lambda v: "" if v is None else str(int(round(v * 1000)))   # noqa: E731
+    return hashlib.blake2b(f"{h}|{ms(span.start_s)}-{ms(span.end_s)}".encode(), digest_size=20).hexdigest()
 
 
 FEATURE_KINDS = ("hidden_states", "frontend")
@@ -115,7 +126,7 @@ def _storable(row: np.ndarray, store_dtype: str) -> np.ndarray:
 
 def extract_embeddings(
     backbone: str | AnyBackbone,
-    paths: Sequence[str | Path],
+    clips: Sequence,
     cache_dir: str | Path | None = None,
     batch_seconds: float = 60.0,
     max_seconds: float = 30.0,
@@ -125,7 +136,11 @@ def extract_embeddings(
     progress: Progress | None = None,
     features: str = "hidden_states",
 ) -> np.ndarray:
-    """Embeddings of ``paths``: ``[n, L+1, D]`` float32 (``[n, 1, D]`` for egemaps/logmel).
+    """Embeddings of ``clips``: ``[n, L+1, D]`` float32 (``[n, 1, D]`` for egemaps/logmel).
+
+    A clip is an audio path, a ``(path, start_s, end_s)`` span, an :class:`~after.data.audio.AudioSpan` or a
+    manifest row (:class:`~after.data.manifest.Utterance`, whose segment span is read and whose
+    ``duration_s`` sorts the batches without opening the file).
 
     Neural backbones run frozen, in eval mode under ``inference_mode``, on length-sorted batches of at most
     ``batch_seconds`` padded audio; clips are cropped to ``max_seconds``. Cached rows are stored as
@@ -142,10 +157,11 @@ def extract_embeddings(
         raise ValueError(f"backbone {bb.kind!r} exposes no front end without positions; use hidden states")
     if neural:
         bb.eval().to(pick_device(device))
-    n = len(paths)
+    spans = [as_span(c) for c in clips]
+    n = len(spans)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / "embeddings" / backbone_key(bb, max_seconds, features)
-    hashes = [file_hash(p) for p in paths] if use_cache else [""] * n
+    hashes = [clip_hash(sp) for sp in spans] if use_cache else [""] * n
     n_states = 1 if features == "frontend" else bb.num_hidden_states
     out = np.zeros((n, n_states, bb.hidden_size), dtype=np.float32)
     todo = []
@@ -159,11 +175,11 @@ def extract_embeddings(
         progress(n - len(todo), n)
     if not todo:
         return out
-    durations = [min(audio_info(paths[i]).duration_s, max_seconds) for i in todo]
+    durations = [min(spans[i].length_s(), max_seconds) for i in todo]
     done = n - len(todo)
     for batch in length_batches(durations, batch_seconds):
         rows = [todo[j] for j in batch]
-        waves = [load_audio(paths[i], max_duration_s=max_seconds) for i in rows]
+        waves = [load_span(spans[i], max_duration_s=max_seconds) for i in rows]
         emb = pooled_hidden_states(bb, waves, features) if neural else bb.embed(waves)
         for i, e in zip(rows, emb):
             out[i] = e

@@ -42,15 +42,29 @@ def run(args: argparse.Namespace) -> int:
         except LabelsPending as pending:
             console.print(f"[bold]Labels needed:[/bold] {pending}")
             return 3
-    table = Table(title=f"Learning curve ({summary['init']} + {summary['strategy']}, fold {summary['fold']}, "
-                        f"seed {summary['seed']})")
+    where = "the pool" if summary.get("fold") is None else f"fold {summary['fold']}"
+    table = Table(title=f"Learning curve ({summary['init']} + {summary['strategy']}, {where}, seed {summary['seed']})")
     for col in ("round", "labelled", "share", "val UA", "test UA", "test WA", "seconds"):
         table.add_column(col, justify="right")
     for row in curve_table(RoundLog(args.out / "rounds.jsonl").records()):
         table.add_row(str(row["round"]), str(row["n_labelled"]), f"{100 * row['fraction']:.1f}%",
-                      f"{row['val_ua']:.3f}", f"{row['test_ua']:.3f}", f"{row['test_wa']:.3f}",
-                      f"{row['seconds']:.1f}")
+                      _fig(row["val_ua"]), _fig(row["test_ua"]), _fig(row["test_wa"]), f"{row['seconds']:.1f}")
     console.print(table)
-    console.print(f"AULC (test UA) {summary['aulc']:.3f}; final test UA {summary['test_ua']:.3f} with "
-                  f"{summary['n_labelled']} of {summary['pool_size']} labels -> {args.out}")
+    labels = f"{summary['n_labelled']} of {summary['pool_size']} labels"
+    if summary.get("n_val_labels"):
+        labels += f" (+ {summary['n_val_labels']} validation)"
+    if summary.get("n_skipped"):
+        labels += f", {summary['n_skipped']} skipped"
+    if summary.get("test_ua") is None:
+        console.print(f"No test figures: {summary.get('test_note', 'no test clips')}. {labels} -> {args.out}")
+    else:
+        console.print(f"AULC (test UA) {_fig(summary['aulc'])}; final test UA {_fig(summary['test_ua'])} with "
+                      f"{labels} -> {args.out}")
+    if (args.out / "model" / "bundle.json").is_file():
+        console.print(f"Model: {args.out / 'model'} (label new audio: after predict {args.out / 'model'} AUDIO... -o predictions.csv)")
     return 0
+
+
+def _fig(value) -> str:
+    """A figure for the table; '-' where there is none (no validation or no test set)."""
+    return "-" if value is None or value != value else f"{value:.3f}"

@@ -156,8 +156,13 @@ def _prepare(args: argparse.Namespace) -> int:
     corpora = sorted({u.corpus for u in manifest})
     name = args.corpus if corpora == [args.corpus] else f"{', '.join(corpora)} ({args.corpus} recipe)"
     console.print(f"Prepared {name}: {len(manifest)} utterances{_unlabelled(manifest)}, "
-                  f"{len(manifest.speakers())} speakers, {len(manifest.labels())} emotions, {hours:.2f} h -> {out}")
+                  f"{len(manifest.speakers())} speakers, {_emotions(manifest)}, {hours:.2f} h -> {out}")
     return 0
+
+
+def _emotions(manifest: "Manifest") -> str:
+    n = len(manifest.labels())
+    return f"{n} emotions" if n or not len(manifest) else "no labels yet (label them with `after al`, oracle: file)"
 
 
 def _recipes():

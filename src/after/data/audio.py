@@ -127,6 +127,57 @@ def load_clip(utt, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ, max_duration_s: 
                       start_s=getattr(utt, "start_s", None), end_s=getattr(utt, "end_s", None))
 
 
+@dataclass(frozen=True)
+class AudioSpan:
+    """What a reader needs of one clip: the file, and the span of it when the clip is a segment.
+
+    ``duration_s`` is the clip's length when known (a manifest row's, or ``end_s - start_s``); ``None``
+    means read it from the header.
+    """
+
+    path: str
+    start_s: float | None = None
+    end_s: float | None = None
+    duration_s: float | None = None
+
+    @property
+    def is_segment(self) -> bool:
+        return self.start_s is not None or self.end_s is not None
+
+    def length_s(self) -> float:
+        """The clip's duration: the span's, the row's, or the file header's."""
+        if self.start_s is not None and self.end_s is not None:
+            return float(self.end_s - self.start_s)
+        if self.duration_s is not None:
+            return float(self.duration_s)
+        return audio_info(self.path).duration_s - float(self.start_s or 0.0)
+
+
+def as_span(item) -> AudioSpan:
+    """A path, a ``(path, start_s, end_s)`` tuple, an :class:`AudioSpan` or a manifest row (``Utterance``)."""
+    if isinstance(item, AudioSpan):
+        return item
+    if isinstance(item, (str, Path)):
+        return AudioSpan(str(item))
+    if isinstance(item, tuple):
+        path, start, end = (tuple(item) + (None, None))[:3]
+        return AudioSpan(str(path), None if start is None else float(start), None if end is None else float(end))
+    start, end = getattr(item, "start_s", None), getattr(item, "end_s", None)
+    duration = getattr(item, "duration_s", None)
+    return AudioSpan(str(item.path), start, end, None if start is not None else duration)
+
+
+def load_span(item, sample_rate_hz: int = TARGET_SAMPLE_RATE_HZ, max_duration_s: float | None = None) -> np.ndarray:
+    """The audio of ``item`` (anything :func:`as_span` takes); a span longer than ``max_duration_s`` is read
+    only up to it (a crop from the start, as for whole files)."""
+    span = as_span(item)
+    end = span.end_s
+    if span.is_segment and max_duration_s is not None:
+        start = span.start_s or 0.0
+        end = start + max_duration_s if end is None else min(end, start + max_duration_s)
+    return load_audio(span.path, sample_rate_hz, max_duration_s, start_s=span.start_s, end_s=end)
+
+
 def check_audio(path: str | Path, block_frames: int = 1 << 16) -> AudioInfo:
     """The usability check of ``after prepare``: read the header, then decode every frame (no resampling).
 

@@ -25,7 +25,9 @@ class DataConfig:
     """The experiment's utterances and folds (paths relative to the config file)."""
 
     manifest: str = ""               # a manifest CSV ...
-    folds: str = ""                  # ... and its folds CSV
+    folds: str = ""                  # ... and its folds CSV (`after al`: none = the manifest is the pool)
+    val: str = ""                    # `after al` on a pool: a labelled validation manifest (optional)
+    test: str = ""                   # `after al` on a pool: a labelled test manifest (optional)
     corpora: tuple[str, ...] = ()    # or "name=root" pairs prepared, merged and split on the fly
     labels: str | dict[str, str | None] = "keep"   # keep, 4class, a YAML map file, or {emotion: class or null}
     split_by: Literal["speaker", "session"] = "speaker"   # what folds keep apart (made on the fly, or checked)
@@ -48,7 +50,7 @@ def resolved(cfg: DataConfig, config_path: str | Path | None) -> DataConfig:
     labels = cfg.labels
     if isinstance(labels, str) and labels not in ("keep", "4class"):
         labels = path(labels)
-    return replace(cfg, manifest=path(cfg.manifest), folds=path(cfg.folds),
+    return replace(cfg, manifest=path(cfg.manifest), folds=path(cfg.folds), val=path(cfg.val), test=path(cfg.test),
                    corpora=corpora if len(corpora) == len(cfg.corpora) else cfg.corpora, labels=labels)
 
 
@@ -102,7 +104,10 @@ def input_files(cfg: DataConfig, config_path: str | Path | None, work_dir: str |
     """The files an experiment's results depend on, for the run directory's fingerprint: the manifest and the
     folds as given (or the run directory's copies for corpora prepared on the fly), and a label-map file."""
     if cfg.manifest:
-        files = {"manifest": resolve_path(cfg.manifest, config_path), "folds": resolve_path(cfg.folds, config_path)}
+        files = {"manifest": resolve_path(cfg.manifest, config_path)}
+        for name in ("folds", "val", "test"):
+            if getattr(cfg, name):
+                files[name] = resolve_path(getattr(cfg, name), config_path)
     else:
         files = {"manifest": Path(work_dir) / "manifest.csv", "folds": Path(work_dir) / "folds.csv"}
     if isinstance(cfg.labels, str) and cfg.labels not in ("keep", "4class"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal
@@ -21,7 +22,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from after.al.coldstart import COLD_STARTS
-from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData, make_cold_start, make_strategy
+from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData, make_cold_start, make_strategy, to_targets
 from after.al.oracles import FileOracle, LabelsPending, MultiAnnotatorOracle, SimulatedOracle
 from after.al.pool import LabelPool
 from after.al.records import RoundLog, summarize_rounds
@@ -32,7 +33,8 @@ from after.data.annotations import evaluator_votes
 from after.data.folds import Fold
 from after.data.manifest import Manifest
 from after.data.labels import load_label_map
-from after.data.sources import DataConfig, _label_map, input_files, load_dataset, resolved
+from after.data.sources import DataConfig, _label_map, input_files, resolved
+from after.experiments.al_data import is_pool_layout, load_al_inputs, subsample
 from after.errors import StateFileError
 from after.experiments.rundir import RunDirectory
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
@@ -69,7 +71,10 @@ class ALConfig(LoopConfig):
     max_pool: int = 0                   # > 0: a seeded random subset of the pool, for quick runs
     stratify_by: str = ""               # a metadata column (corpus, speaker, ...): choose within each group
     metadata_columns: tuple[str, ...] = ()   # further manifest columns you declare as metadata (not labels)
-    oracle: Literal["simulated", "file", "annotators"] = "simulated"
+    # auto: file when the pool has unlabelled rows (people label), else simulated (the corpus' labels replayed)
+    oracle: Literal["auto", "simulated", "file", "annotators"] = "auto"
+    classes: tuple[str, ...] = ()       # the classes annotators choose from; required for an unlabelled pool
+    val_from_pool: float = 0.0          # a pool without data.val: validation labels bought first (count or fraction)
     labels_file: str = "to_label.csv"   # file oracle: relative to the run directory
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
@@ -78,19 +83,50 @@ class ALConfig(LoopConfig):
         super().__post_init__()
         require(self.max_pool >= 0, "max_pool", self.max_pool, "must be >= 0 (0: the whole pool)")
         require(bool(self.labels_file.strip()), "labels_file", self.labels_file, "must name a file")
+        require(self.val_from_pool >= 0 and (self.val_from_pool < 1 or float(self.val_from_pool).is_integer()),
+                "val_from_pool", self.val_from_pool, "must be a fraction of the pool in [0, 1) or a whole count")
+        require(len(set(self.classes)) == len(self.classes) and all(str(c).strip() for c in self.classes),
+                "classes", list(self.classes), "must be distinct, non-empty class names")
 
 
-def loop_config(cfg: ALConfig) -> LoopConfig:
-    return LoopConfig(**{f: getattr(cfg, f) for f in LoopConfig.__dataclass_fields__})
+def loop_config(cfg: ALConfig, n_val_from_pool: int = 0, n_pool: int = 0) -> LoopConfig:
+    """The loop's knobs. Validation clips bought from the pool (``n_val_from_pool``; ``n_pool`` clips are
+    left after them) are paid from the budget: a count, or a fraction of the pool before they left it. With
+    a ``schedule`` (fractions of the remaining pool) they come on top."""
+    out = LoopConfig(**{f: getattr(cfg, f) for f in LoopConfig.__dataclass_fields__})
+    if not n_val_from_pool or cfg.schedule:
+        return out
+    total = int(cfg.budget) if cfg.budget > 1 else math.floor(cfg.budget * (n_pool + n_val_from_pool))
+    left = total - n_val_from_pool
+    if left < cfg.rounds:
+        raise ConfigError(f"budget {cfg.budget} buys {total} label(s); val_from_pool takes {n_val_from_pool}, "
+                          f"leaving {left} for {cfg.rounds} round(s). Raise the budget or lower val_from_pool")
+    return replace(out, budget=float(left))
 
 
-def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir: Path, label_map=None):
-    """``label_map``: the run's (``data.labels``), through which evaluators' votes pass as the labels did."""
-    if cfg.oracle == "simulated":
+def resolve_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str]) -> str:
+    """``oracle: auto`` -> ``file`` when a pool clip has no label, else ``simulated``; a simulated oracle
+    over unlabelled clips is refused (it would have no answer to replay)."""
+    unlabelled = [i for i in pool_ids if not manifest.by_id(i).emotion]
+    if cfg.oracle == "auto":
+        return "file" if unlabelled else "simulated"
+    if cfg.oracle == "simulated" and unlabelled:
+        raise ConfigError(f"oracle: simulated replays the manifest's labels, but {len(unlabelled)} pool clip(s) "
+                          f"have none ({', '.join(unlabelled[:3])}); use oracle: file (people label them)")
+    return cfg.oracle
+
+
+def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir: Path, label_map=None,
+                classes: list[str] | None = None):
+    """``label_map``: the run's (``data.labels``), through which evaluators' votes pass as the labels did.
+    ``classes``: what people may answer (default: the manifest's labels)."""
+    classes = list(classes) if classes is not None else manifest.labels()
+    oracle = resolve_oracle(cfg, manifest, pool_ids)
+    if oracle == "simulated":
         return SimulatedOracle({i: manifest.by_id(i).emotion for i in pool_ids})
-    if cfg.oracle == "file":
-        return FileOracle(labels_path(cfg, run_dir), {i: manifest.by_id(i).path for i in pool_ids},
-                          allowed_labels=manifest.labels())
+    if oracle == "file":
+        return FileOracle(labels_path(cfg, run_dir), {i: manifest.by_id(i) for i in pool_ids},
+                          allowed_labels=classes)
     lmap = label_map if label_map is not None else load_label_map("keep")
     keyed = cfg.learner.kind == "annotator_heads"     # heads are keyed by the evaluator's id
     return MultiAnnotatorOracle({i: evaluator_votes(manifest.by_id(i), manifest.labels(), lmap, keyed=keyed)
@@ -125,16 +161,17 @@ def labels_path(cfg: ALConfig, run_dir: Path) -> Path:
     return path
 
 
-def _open_pool(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run: Path, label_map=None) -> LabelPool:
+def _open_pool(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run: Path, label_map=None,
+               oracle=None, name: str = "pool.json") -> LabelPool:
     """The label pool of ``run``; its state file missing while rounds are recorded is an error, never an
     empty pool, and a file oracle's sheet must still hold the labels already used."""
     finished = RoundLog(run / "rounds.jsonl").records()
-    if finished and not (run / "pool.json").is_file():
-        raise StateFileError(f"{run / 'pool.json'} is missing, but {run / 'rounds.jsonl'} records {len(finished)} "
-                             "finished round(s); pool.json holds every label given so far. Restore it (from a "
+    if finished and not (run / name).is_file():
+        raise StateFileError(f"{run / name} is missing, but {run / 'rounds.jsonl'} records {len(finished)} "
+                             f"finished round(s); {name} holds labels given so far. Restore it (from a "
                              "backup), or start a new run directory")
-    oracle = make_oracle(cfg, manifest, pool_ids, run, label_map)
-    pool = LabelPool.open(run / "pool.json", pool_ids, oracle)
+    oracle = oracle if oracle is not None else make_oracle(cfg, manifest, pool_ids, run, label_map)
+    pool = LabelPool.open(run / name, pool_ids, oracle)
     if isinstance(oracle, FileOracle):
         oracle.check_unchanged({i: (label, pool.round_of(i))
                                 for i, label in zip(pool.labelled_ids(), pool.labels_for(pool.labelled_ids()))})
@@ -145,6 +182,7 @@ def _has_results(run: Path) -> bool:
     """Whether ``run`` holds anything a changed config would silently mix with: rounds, selections or labels."""
     rounds = run / "rounds.jsonl"
     return (rounds.is_file() and rounds.stat().st_size > 0) or (run / "pool.json").is_file() \
+        or (run / "val_pool.json").is_file() \
         or any(run.glob("selection_*.json"))
 
 
@@ -170,11 +208,7 @@ def check_learner(cfg: ALConfig) -> None:
 
 
 def _pool_ids(cfg: ALConfig, train_ids: tuple[str, ...]) -> list[str]:
-    ids = list(train_ids)
-    if 0 < cfg.max_pool < len(ids):
-        rng = np.random.default_rng([cfg.seed, 7919])
-        ids = [ids[i] for i in sorted(rng.choice(len(ids), cfg.max_pool, replace=False))]
-    return ids
+    return subsample(list(train_ids), cfg.max_pool, cfg.seed)
 
 
 def build_learner(cfg: LearnerConfig, paths: list[str], n_classes: int, seed: int,
@@ -229,26 +263,39 @@ def init_features(cfg: LearnerConfig, feats: np.ndarray, pool_paths: list[str],
 
 
 def loop_data(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], fold: Fold, feats: np.ndarray,
-              cold_features: np.ndarray | None = None) -> LoopData:
-    """Rows ``[pool | val | test]`` of ``feats`` with their labels (val/test only) and strata."""
-    n_pool, n_val = len(pool_ids), len(fold.val)
+              cold_features: np.ndarray | None = None, classes: list[str] | None = None,
+              row_ids: list[str] | None = None, val_labels: dict | None = None, no_test_reason: str = "") -> LoopData:
+    """Rows of ``feats`` (laid out as ``row_ids``, default ``[pool | val | test]``) with the labels of the
+    validation and test clips and the pool's strata.
+
+    ``val_labels``: labels of validation clips bought from the pool ({id: label or votes}), which the
+    manifest does not hold; the others' come from the manifest.
+    """
+    n_pool = len(pool_ids)
     if cold_features is None:
         if not 0 <= cfg.learner.init_layer < feats.shape[1]:
             raise ConfigError(f"learner.init_layer: {cfg.learner.init_layer} is out of range; the features have "
                               f"hidden states 0..{feats.shape[1] - 1}")
         cold_features = feats[:n_pool, cfg.learner.init_layer]
-    classes = manifest.labels()
+    classes = list(classes) if classes is not None else manifest.labels()
+    row_ids = row_ids if row_ids is not None else list(pool_ids) + list(fold.val) + list(fold.test)
+    pos = {i: k for k, i in enumerate(row_ids)}
+    bought = dict(val_labels or {})
 
     def targets(ids) -> np.ndarray:
+        if any(i in bought for i in ids):
+            labels = [bought[i] if i in bought else manifest.by_id(i).emotion for i in ids]
+            return to_targets(labels, classes, soft=False, rng=np.random.default_rng([cfg.seed, 271]))
         return np.array([classes.index(manifest.by_id(i).emotion) for i in ids], dtype=np.int64)
 
     return LoopData(
-        pool_rows=np.arange(n_pool),
+        pool_rows=np.asarray([pos[i] for i in pool_ids], dtype=np.int64),
         init_features=cold_features,
-        val_rows=np.arange(n_pool, n_pool + n_val), y_val=targets(fold.val),
-        test_rows=np.arange(n_pool + n_val, feats.shape[0]), y_test=targets(fold.test),
+        val_rows=np.asarray([pos[i] for i in fold.val], dtype=np.int64), y_val=targets(fold.val),
+        test_rows=np.asarray([pos[i] for i in fold.test], dtype=np.int64), y_test=targets(fold.test),
         classes=classes,
         strata=[_column(manifest.by_id(i), cfg.stratify_by) for i in pool_ids] if cfg.stratify_by else None,
+        no_test_reason=no_test_reason,
     )
 
 
@@ -272,40 +319,81 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
 def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> dict:
     run = rundir.path
     labels_path(cfg, run)
-    manifest, folds = load_dataset(cfg.data, config_path, run)
+    inputs = load_al_inputs(cfg, config_path, run)
+    manifest, classes, pool_ids = inputs.manifest, inputs.classes, inputs.pool_ids
+    cfg = replace(cfg, oracle=resolve_oracle(cfg, manifest, pool_ids + inputs.val_pool_ids))
     rundir.bind(config_to_dict(cfg), input_files(cfg.data, config_path, run), has_results=_has_results(run),
                 volatile=("learner.cache_dir",))
-    by_index = {f.index: f for f in folds}
-    if cfg.fold not in by_index:
-        raise ConfigError(f"fold {cfg.fold} does not exist; the folds are {sorted(by_index)}")
-    fold = by_index[cfg.fold]
-    classes = manifest.labels()
-    pool_ids = _pool_ids(cfg, fold.train)
-    all_ids = pool_ids + list(fold.val) + list(fold.test)
-    paths = [manifest.by_id(i).path for i in all_ids]
+    rows = [manifest.by_id(i) for i in inputs.all_ids]      # manifest rows: a segment is read as its span
     emb_progress = (lambda d, n: progress("embeddings", d, n)) if progress else None
     label_map = _label_map(cfg.data.labels, config_path)
-    pool = _open_pool(cfg, manifest, pool_ids, run, label_map)        # before any audio is embedded
-    learner, feats = build_learner(cfg.learner, paths, len(classes), cfg.seed, progress=emb_progress,
+    oracle = make_oracle(cfg, manifest, pool_ids + inputs.val_pool_ids, run, label_map, classes)
+    pool = _open_pool(cfg, manifest, pool_ids, run, oracle=oracle)        # before any audio is embedded
+    val_pool = _open_pool(cfg, manifest, inputs.val_pool_ids, run, oracle=oracle, name="val_pool.json") \
+        if inputs.val_pool_ids else None
+    learner, feats = build_learner(cfg.learner, rows, len(classes), cfg.seed, progress=emb_progress,
                                    n_pool=len(pool_ids))
-    cold = init_features(cfg.learner, feats, paths[:len(pool_ids)], emb_progress)
-    data = loop_data(cfg, manifest, pool_ids, fold, feats, cold)
-    loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg), run)
+    cold = init_features(cfg.learner, feats, rows[:len(pool_ids)], emb_progress)
+    val_pending = _ask_validation(val_pool)
+    bought = _buy_validation(val_pool)
+    fold = Fold(inputs.fold.index, tuple(pool_ids), tuple(bought) + tuple(inputs.fold.val), inputs.fold.test)
+    data = loop_data(cfg, manifest, pool_ids, fold, feats, cold, classes=classes, row_ids=inputs.all_ids,
+                     val_labels=bought, no_test_reason=inputs.no_test_reason)
+    loop = ActiveLearningLoop(learner, pool, data, loop_config(cfg, len(inputs.val_pool_ids), len(pool_ids)), run)
     try:
+        if val_pending is not None:
+            _ask_round_0_too(loop, val_pending)
         records = loop.run(progress=(lambda d, n: progress("rounds", d, n)) if progress else None)
     except LabelsPending:
         from after.experiments.final_model import save_pending_al_bundle
         save_pending_al_bundle(cfg, learner, classes, run)   # RUN/model/: the latest finished round's learner
         raise
     summary = summarize_rounds(records)
-    summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed, "fold": cfg.fold,
+    n_val = len(fold.val)
+    summary.update({"strategy": cfg.strategy, "init": cfg.init, "seed": cfg.seed,
+                    "fold": None if is_pool_layout(cfg.data) else cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone,
+                    "oracle": cfg.oracle, "n_skipped": len(pool.skipped_ids()),
                     # validation labels are labels too: both shares, without and with them
-                    "n_val_labels": len(fold.val), "n_labels_total": summary["n_labelled"] + len(fold.val),
-                    "fraction_with_val": (summary["n_labelled"] + len(fold.val)) / (len(pool_ids) + len(fold.val))})
+                    "n_val_labels": n_val, "n_val_from_pool": len(bought),
+                    "n_labels_total": summary["n_labelled"] + n_val,
+                    "fraction_with_val": (summary["n_labelled"] + n_val) / (len(pool_ids) + n_val)})
     atomic_write_text(run / "summary.json", json.dumps(summary, indent=1))
     from after.experiments.final_model import save_al_bundle
     save_al_bundle(cfg, learner, classes, run, summary)     # the learner after the latest round: RUN/model/
     from after.reports.learning_curve import plot_learning_curves
     plot_learning_curves({f"{cfg.init}+{cfg.strategy}": records}, run / "learning_curve.png")
     return summary
+
+
+def _buy_validation(val_pool: LabelPool | None) -> dict:
+    """Labels of the validation clips bought from the pool so far ({id: label}; skipped clips left out)."""
+    if val_pool is None:
+        return {}
+    ids = val_pool.labelled_ids()
+    return dict(zip(ids, val_pool.labels_for(ids)))
+
+
+def _ask_validation(val_pool: LabelPool | None) -> LabelsPending | None:
+    """Ask for the validation clips bought from the pool (the first labels a run asks for); what is pending."""
+    if val_pool is None or not val_pool.unlabelled_ids():
+        return None
+    todo = val_pool.unlabelled_ids()
+    val_pool.describe({i: {"round": "val", "rank": str(k + 1)} for k, i in enumerate(todo)})
+    try:
+        val_pool.label(todo, round=0)
+    except LabelsPending as exc:
+        return exc
+    return None
+
+
+def _ask_round_0_too(loop: ActiveLearningLoop, val_pending: LabelsPending) -> None:
+    """Validation labels await: ask for the cold start's clips in the same sheet (one sitting for the
+    annotator), then raise LabelsPending counting both. Nothing trains before validation is labelled."""
+    pending = val_pending.n_pending
+    if not loop.log.records():
+        try:
+            loop.request(0)
+        except LabelsPending as exc:
+            pending += exc.n_pending
+    raise LabelsPending(val_pending.path, pending, val_pending.allowed)

@@ -55,7 +55,7 @@ def final_evaluation(cell: Path) -> dict:
     classes = manifest.labels()
     pool_ids = _pool_ids(cfg, fold.train)
     ids = pool_ids + list(fold.val) + list(fold.test)
-    learner, feats = build_learner(cfg.learner, [manifest.by_id(i).path for i in ids], len(classes), cfg.seed,
+    learner, feats = build_learner(cfg.learner, [manifest.by_id(i) for i in ids], len(classes), cfg.seed,
                                    n_pool=len(pool_ids))
     last = RoundLog(cell / "rounds.jsonl").records()[-1]["round"]
     learner.load_state(cell / "learner" / f"round_{last}")

@@ -77,7 +77,7 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
         raise ConfigError("al_config: name the `after al` config the cells run (data, learner, rounds)")
     al_path = resolve_path(cfg.al_config, config_path).resolve()
     base = load_config(ALConfig, al_path, list(cfg.al_overrides))
-    if base.oracle != "simulated":
+    if base.oracle not in ("simulated", "auto"):     # auto over a labelled manifest is simulated
         raise ConfigError(f"{al_path}: a grid needs oracle=simulated (labels from the manifest), not {base.oracle}")
     bad = [r for r in cfg.label_ratios if not base.init_fraction < r <= 1.0]
     if bad:

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from after.data.audio import AudioError, audio_info, load_audio
+from after.data.audio import AudioError, audio_info, load_audio, load_span
 from after.errors import AfterError
 
 log = logging.getLogger(__name__)
@@ -65,23 +65,7 @@ def read_clip(clip: Clip, max_s: float | None = None) -> np.ndarray:
     """The clip's 16 kHz mono samples (a span is decoded without reading the rest of the file)."""
     if clip.whole:
         return load_audio(clip.path, max_duration_s=max_s)
-    import soundfile as sf
-    import soxr
-    end = clip.end_s if max_s is None else min(clip.end_s, clip.start_s + max_s)
-    try:
-        with sf.SoundFile(clip.path) as fh:
-            sr = fh.samplerate
-            fh.seek(int(round(clip.start_s * sr)))
-            wav = fh.read(max(1, int(round((end - clip.start_s) * sr))), dtype="float32", always_2d=True)
-    except Exception as exc:   # libsndfile raises several types for bad or truncated files
-        raise AudioError(clip.path, f"span {clip.start_s:.2f}-{end:.2f} s cannot be decoded ({exc})",
-                         "replace the file or leave it out") from exc
-    if wav.shape[0] == 0:
-        raise AudioError(clip.path, f"span {clip.start_s:.2f}-{end:.2f} s holds no samples", "check start_s/end_s")
-    mono = wav.mean(axis=1)
-    if sr != 16_000:
-        mono = soxr.resample(mono, sr, 16_000, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return load_span((clip.path, clip.start_s, clip.end_s), max_duration_s=max_s)
 
 
 def _is_manifest(path: Path) -> bool:

@@ -86,7 +86,7 @@ def _make_learner(cfg: ExperimentConfig, manifest: Manifest, features, n_classes
     if features is not None:
         return EmbeddingLearner(features, cfg.head, n_classes, seed, norm_idx=train_idx)
     device = None if cfg.device == "auto" else cfg.device
-    return FineTuneLearner([u.path for u in manifest], cfg.model.backbone, n_classes, cfg.model, cfg.head,
+    return FineTuneLearner(list(manifest), cfg.model.backbone, n_classes, cfg.model, cfg.head,
                            cfg.train, seed=seed, device=device, durations_s=[u.duration_s for u in manifest])
 
 
@@ -169,7 +169,7 @@ def _run_locked(cfg: ExperimentConfig, run: RunDirectory, config_path, progress:
         from after.backbones.embeddings import extract_embeddings
         t = time.perf_counter()
         features = extract_embeddings(
-            cfg.model.backbone, [u.path for u in manifest], cache_dir=cfg.cache_dir or None,
+            cfg.model.backbone, list(manifest), cache_dir=cfg.cache_dir or None,
             batch_seconds=cfg.train.embed_batch_seconds, max_seconds=cfg.train.max_clip_s,
             device=None if cfg.device == "auto" else cfg.device,
             progress=(lambda d, n: progress("embed", d, n)) if progress else None)

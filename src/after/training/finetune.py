@@ -12,7 +12,7 @@ from after.backbones.base import Backbone
 from after.backbones.prefix import FrozenPrefix, PrefixBackbone, supports_prefix_cache
 from after.backbones.embeddings import pick_device
 from after.backbones.registry import load_backbone
-from after.data.audio import audio_info, load_audio
+from after.data.audio import as_span, load_span
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 from after.training.learners import load_learner_state, save_learner_state, seeded
 from after.training.losses import as_soft_labels
@@ -23,17 +23,21 @@ log = logging.getLogger(__name__)
 
 
 class FineTuneLearner:
-    """Fine-tunes encoder + head on a pool of audio files; indices are rows of ``paths``.
+    """Fine-tunes encoder + head on a pool of clips; indices are rows of ``paths``.
+
+    ``paths``: audio paths, ``(path, start_s, end_s)`` spans or manifest rows (a segment row is read as its
+    span of the recording; see :func:`~after.data.audio.as_span`).
 
     ``backbone``: a spec for :func:`~after.backbones.load_backbone` or a loaded :class:`Backbone` (then
     this learner owns and changes it). The freeze policy comes from ``model_cfg``.
     """
 
-    def __init__(self, paths: Sequence[str], backbone: str | Backbone, n_classes: int,
+    def __init__(self, paths: Sequence, backbone: str | Backbone, n_classes: int,
                  model_cfg: ModelConfig = ModelConfig(freeze="none"), head_cfg: HeadConfig = HeadConfig(),
                  train_cfg: TrainConfig = TrainConfig(), seed: int = 0, device: str | None = None,
                  durations_s: Sequence[float] | None = None):
-        self.paths = [str(p) for p in paths]
+        self.spans = [as_span(p) for p in paths]
+        self.paths = [sp.path for sp in self.spans]
         self.n_classes = int(n_classes)
         self.train_cfg = train_cfg
         self.seed = int(seed)
@@ -53,12 +57,12 @@ class FineTuneLearner:
             self.model = SERModel(bb, self.n_classes, model_cfg, head_cfg)
         self.model.to(pick_device(device)).eval()
         self._initial = {k: v.cpu() for k, v in self.model.trainable_state().items()}
-        d = durations_s if durations_s is not None else [audio_info(p).duration_s for p in self.paths]
+        d = durations_s if durations_s is not None else [sp.length_s() for sp in self.spans]
         self.durations_s = np.minimum(np.asarray(d, dtype=np.float64), train_cfg.max_clip_s)
         self._n_fits = 0
 
     def _wave(self, i: int) -> np.ndarray:
-        return load_audio(self.paths[i], max_duration_s=self.train_cfg.max_clip_s)
+        return load_span(self.spans[i], max_duration_s=self.train_cfg.max_clip_s)
 
     def load(self, i: int):
         """The model's input for clip ``i``: its waveform, or its cached frozen-prefix hidden states."""

@@ -209,9 +209,11 @@ def finish(root: str | Path, candidates: Iterable[Candidate], on_error: OnError 
     if not utts:
         raise ValueError(f"{root}: every one of the {n} file(s) was skipped; nothing to write")
     manifest = Manifest(utts)
-    counts = Counter(u.emotion for u in manifest)
-    log.info("%s: %d utterances, %d speakers, emotions %s%s", root, len(manifest), len(manifest.speakers()),
-             dict(sorted(counts.items())), f"; skipped {len(bad_files)} bad file(s)" if bad_files else "")
+    counts = Counter(u.emotion for u in manifest if u.emotion)
+    n_unlabelled = len(manifest) - sum(counts.values())
+    log.info("%s: %d utterances, %d speakers, emotions %s%s%s", root, len(manifest), len(manifest.speakers()),
+             dict(sorted(counts.items())), f" ({n_unlabelled} unlabelled)" if n_unlabelled else "",
+             f"; skipped {len(bad_files)} bad file(s)" if bad_files else "")
     for note in notes:
         log.warning("%s", note)
     return PrepareResult(manifest, tuple(bad_files), tuple(notes))
