@@ -58,13 +58,13 @@ def recalls(confusion: np.ndarray) -> np.ndarray:
 
 
 def run_row(manifest: Path, folds: Path, backbone: str, normalize: str, n_folds: int, seeds: list[int],
-            run_dir: Path) -> dict:
+            run_dir: Path, refit: bool) -> dict:
     from after.config import load_config
     from after.experiments.train import ExperimentConfig, run_experiment
     cfg = load_config(ExperimentConfig, CONFIG, [
         "data.corpora=[]", f"data.manifest={manifest.resolve()}", f"data.folds={folds.resolve()}",
         f"model.backbone={Path(backbone).resolve()}", f"head.normalize={normalize}",
-        f"max_folds={n_folds}", f"seeds=[{','.join(map(str, seeds))}]"])
+        f"max_folds={n_folds}", f"seeds=[{','.join(map(str, seeds))}]", f"refit={str(refit).lower()}"])
     return run_experiment(cfg, run_dir, config_path=CONFIG)
 
 
@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--n-folds", type=int, default=0, help="run the first n held-out corpora (0: all)")
     ap.add_argument("--row", action="append", required=True, metavar="NAME=BACKBONE:MODE[,MODE]")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                    help="refit the head on train + val for the early-stopped epoch count (--no-refit halves the time)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ def main() -> None:
         backbone, modes = rest.rsplit(":", 1)
         for mode in modes.split(","):
             run_dir = args.out / f"{name}_{mode}"
-            run_row(args.manifest, folds, backbone, mode, n_folds, list(range(args.seeds)), run_dir)
+            run_row(args.manifest, folds, backbone, mode, n_folds, list(range(args.seeds)), run_dir, args.refit)
             for rec_path in sorted((run_dir / "folds").glob("fold*_seed*.json")):
                 rec = json.loads(rec_path.read_text())
                 r = recalls(np.asarray(rec["confusion"]))
