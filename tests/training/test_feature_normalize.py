@@ -99,3 +99,18 @@ def test_learner_corpus_mode_removes_a_corpus_offset_that_global_keeps():
     assert abs(float(corp.x[b].mean())) < 1e-4
     # the saved (bundle) statistics are the global ones of the training rows in both modes
     np.testing.assert_allclose(corp.norm_mean, glob.norm_mean)
+
+
+def test_al_learner_gets_group_statistics_from_its_rows():
+    """`after al`: learner.head.normalize corpus standardises pool, val and test rows by their corpus."""
+    from after.experiments.active import LearnerConfig, learner_on_features
+    x, groups = _grouped()
+    cfg = LearnerConfig(head=HeadConfig(hidden_dim=4, normalize="corpus"), device="cpu")
+    learner = learner_on_features(cfg, x, [f"p{i}" for i in range(len(x))], 2, seed=0, n_pool=30,
+                                  norm_groups=list(groups))
+    for g in "abc":
+        np.testing.assert_allclose(learner.x.numpy()[groups == g].mean(0), 0.0, atol=1e-5)
+    glob = learner_on_features(LearnerConfig(head=HeadConfig(hidden_dim=4), device="cpu"), x,
+                               [f"p{i}" for i in range(len(x))], 2, seed=0, n_pool=30)
+    np.testing.assert_allclose(glob.x.numpy()[:30].mean(0), 0.0, atol=1e-5)   # pool rows only
+    assert abs(float(glob.x.numpy()[groups == "b"].mean())) > 1.0
