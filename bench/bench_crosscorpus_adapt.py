@@ -68,12 +68,49 @@ def run_row(manifest: Path, folds: Path, backbone: str, normalize: str, n_folds:
     return run_experiment(cfg, run_dir, config_path=CONFIG)
 
 
+def all_clip_statistics(manifest_path: Path, folds_path: Path, backbone: str, mode: str, n_folds: int,
+                        seeds: list[int], heldout: list[str]) -> list[dict]:
+    """The same folds and head (no refit), but each group's statistics over *all* its clips, every emotion
+    (the label map's dropped clips too): no label decides which audio shapes the statistics."""
+    from after.backbones.embeddings import extract_embeddings
+    from after.config import load_config
+    from after.data.folds import read_folds
+    from after.data.labels import load_label_map
+    from after.data.manifest import read_manifest
+    from after.evaluation.metrics import confusion_matrix, unweighted_accuracy
+    from after.experiments.train import ExperimentConfig
+    from after.training.learners import EmbeddingLearner
+    from after.training.normalization import norm_groups
+    head = load_config(ExperimentConfig, CONFIG, [f"head.normalize={mode}"]).head
+    manifest = read_manifest(manifest_path)
+    four = load_label_map("4class")
+    classes = four.classes()
+    feats = extract_embeddings(str(Path(backbone).resolve()), [u.path for u in manifest], max_seconds=30.0)
+    groups = norm_groups(manifest, mode)
+    target = np.array([classes.index(four.target(u.emotion)) if four.target(u.emotion) else -1 for u in manifest])
+    index = {u.id: i for i, u in enumerate(manifest)}
+    out = []
+    for fold in read_folds(folds_path)[:n_folds]:
+        tr, va, te = (np.array([index[i] for i in fold.ids(s) if target[index[i]] >= 0]) for s in ("train", "val", "test"))
+        for seed in seeds:
+            learner = EmbeddingLearner(feats, head, len(classes), seed, norm_idx=tr, norm_groups=groups)
+            learner.fit(tr, target[tr], va, target[va])
+            pred = learner.predict_proba(te).argmax(1)
+            cm = np.asarray(confusion_matrix(target[te], pred, len(classes)))
+            out.append({"row": "allclips", "normalize": mode, "heldout": heldout[fold.index - 1], "seed": seed,
+                        "ua": float(unweighted_accuracy(target[te], pred)), "labels": classes,
+                        "recall": [float(v) for v in recalls(cm)]})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--heldout", nargs="+", required=True, help="corpus names, one fold each, in this order")
     ap.add_argument("--n-folds", type=int, default=0, help="run the first n held-out corpora (0: all)")
-    ap.add_argument("--row", action="append", required=True, metavar="NAME=BACKBONE:MODE[,MODE]")
+    ap.add_argument("--row", action="append", default=[], metavar="NAME=BACKBONE:MODE[,MODE]")
+    ap.add_argument("--all-clip-stats", action="append", metavar="BACKBONE:MODE[,MODE]",
+                    help="also: group statistics over every clip of the group, all emotions (no refit)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
                     help="refit the head on train + val for the early-stopped epoch count (--no-refit halves the time)")
@@ -97,6 +134,11 @@ def main() -> None:
                 table.append({"row": name, "normalize": mode, "heldout": args.heldout[rec["fold"] - 1],
                               "seed": rec["seed"], "ua": rec["ua"], "labels": rec["labels"],
                               "recall": [None if np.isnan(v) else float(v) for v in r]})
+    for spec in args.all_clip_stats or []:
+        backbone, modes = spec.rsplit(":", 1)
+        for mode in modes.split(","):
+            table += all_clip_statistics(args.manifest, folds, backbone, mode, n_folds, list(range(args.seeds)),
+                                         args.heldout)
     (args.out / "table.json").write_text(json.dumps(table, indent=1))
     print(f"{'row':<14} {'normalize':<9} {'held out':<13} {'UA mean ± std':<15} per seed        recalls (mean)")
     groups = defaultdict(list)
