@@ -20,6 +20,10 @@ def register(sub) -> None:
     p.add_argument("--bucket-seconds", type=float, default=0.25,
                    help="most length difference within a batch, bounding padding (Whisper has no mask) (0.25)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--normalize-by", choices=("bundle", "input", "speaker"), default="bundle",
+                   help="frozen bundles: standardise features with the bundle's training statistics (bundle, "
+                        "default), with all input clips' own statistics (input), or per speaker (speaker: a "
+                        "manifest with a speaker column); the last two adapt to new audio without labels")
     p.set_defaults(handler=_handle_predict)
 
     e = sub.add_parser("export", help="export a model bundle (encoder, layer mix, pooling, head) to ONNX",
@@ -56,7 +60,7 @@ def _handle_predict(args: argparse.Namespace) -> int:
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("predict (audio seconds)", total=0)
         preds = predict_clips(bundle, clips, batch_seconds=args.batch_seconds, bucket_s=args.bucket_seconds,
-                              keep_embeddings=bool(args.embeddings),
+                              keep_embeddings=bool(args.embeddings), normalize_by=args.normalize_by,
                               progress=lambda d, n: bar.update(task, completed=d, total=n))
     preds.skipped = skipped + preds.skipped
     write_predictions_csv(preds, args.output)

@@ -38,6 +38,7 @@ from after.experiments.al_data import is_pool_layout, load_al_inputs, subsample
 from after.errors import StateFileError
 from after.experiments.rundir import RunDirectory
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
+from after.training.normalization import norm_groups
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ def _pool_ids(cfg: ALConfig, train_ids: tuple[str, ...]) -> list[str]:
 
 
 def build_learner(cfg: LearnerConfig, paths: list[str], n_classes: int, seed: int,
-                  progress: Callable[[int, int], None] | None = None, n_pool: int | None = None):
+                  progress: Callable[[int, int], None] | None = None, n_pool: int | None = None,
+                  norm_groups: list[str] | None = None):
     """The learner over ``paths`` and the ``[N, L+1, D]`` frozen embeddings (for the cold start).
 
     The features are standardised with statistics of the first ``n_pool`` rows only: the unlabelled pool's
@@ -222,19 +224,21 @@ def build_learner(cfg: LearnerConfig, paths: list[str], n_classes: int, seed: in
 
     feats = extract_embeddings(cfg.backbone, paths, cache_dir=cfg.cache_dir or None, progress=progress,
                                device=cfg.device)
-    return learner_on_features(cfg, feats, paths, n_classes, seed, n_pool), feats
+    return learner_on_features(cfg, feats, paths, n_classes, seed, n_pool, norm_groups), feats
 
 
 def learner_on_features(cfg: LearnerConfig, feats: np.ndarray, paths: list[str], n_classes: int, seed: int,
-                        n_pool: int | None = None):
-    """The learner of ``cfg`` on precomputed ``feats``; standardisation statistics from rows ``[:n_pool]``."""
+                        n_pool: int | None = None, norm_groups: list[str] | None = None):
+    """The learner of ``cfg`` on precomputed ``feats``; standardisation statistics from rows ``[:n_pool]``,
+    or with ``learner.head.normalize`` corpus / speaker from each row's group (``norm_groups``, audio only)."""
     from after.backbones.embeddings import pick_device
     from after.training.learners import EmbeddingLearner
 
     device = pick_device(cfg.device)
     norm_idx = np.arange(n_pool if n_pool is not None else feats.shape[0])
     if cfg.kind == "embedding":
-        return EmbeddingLearner(feats, cfg.head, n_classes, seed=seed, device=device, norm_idx=norm_idx)
+        return EmbeddingLearner(feats, cfg.head, n_classes, seed=seed, device=device, norm_idx=norm_idx,
+                                norm_groups=norm_groups)
     if cfg.kind == "annotator_heads":
         from after.training.annotator_heads import AnnotatorHeadsLearner
         return AnnotatorHeadsLearner(feats, cfg.head, n_classes, cfg.n_annotators, seed=seed, device=device,
@@ -331,8 +335,9 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
     pool = _open_pool(cfg, manifest, pool_ids, run, oracle=oracle)        # before any audio is embedded
     val_pool = _open_pool(cfg, manifest, inputs.val_pool_ids, run, oracle=oracle, name="val_pool.json") \
         if inputs.val_pool_ids else None
+    groups = norm_groups(rows, cfg.learner.head.normalize)      # audio only: corpus or speaker, never labels
     learner, feats = build_learner(cfg.learner, rows, len(classes), cfg.seed, progress=emb_progress,
-                                   n_pool=len(pool_ids))
+                                   n_pool=len(pool_ids), norm_groups=groups)
     cold = init_features(cfg.learner, feats, rows[:len(pool_ids)], emb_progress)
     val_pending = _ask_validation(val_pool)
     bought = _buy_validation(val_pool)

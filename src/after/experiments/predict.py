@@ -12,6 +12,7 @@ gap (a new batch starts when the longest clip would exceed the shortest by more 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class Clip:
     start_s: float
     end_s: float
     label: str = ""              # the true label, when the input manifest has one
+    group: str = ""              # corpus/speaker, when the input manifest has a speaker column (--normalize-by speaker)
     whole: bool = True           # read the whole file (no span)
 
     @property
@@ -86,8 +88,9 @@ def _manifest_clips(path: Path) -> list[Clip]:
         if not p.is_absolute() and not p.exists():
             p = path.parent / p
         start, end = (float(r["start_s"]), float(r["end_s"])) if span else (0.0, float("nan"))
+        group = f"{r.get('corpus') or ''}/{r['speaker']}" if r.get("speaker") else ""
         clips.append(Clip(r.get("id") or f"{p.stem}_{k}", str(p), start, end, (r.get("emotion") or "").strip(),
-                          whole=not span))
+                          group=group, whole=not span))
     return clips
 
 
@@ -164,7 +167,7 @@ def _with_durations(clips: list[Clip], skipped: list[tuple[str, str]]) -> list[C
     for c in clips:
         if c.whole and not np.isfinite(c.end_s):
             try:
-                c = Clip(c.id, c.path, 0.0, audio_info(c.path).duration_s, c.label)
+                c = dataclasses.replace(c, start_s=0.0, end_s=audio_info(c.path).duration_s)
             except AudioError as exc:
                 skipped.append((c.path, exc.problem))
                 continue
@@ -172,14 +175,59 @@ def _with_durations(clips: list[Clip], skipped: list[tuple[str, str]]) -> list[C
     return out
 
 
+NORMALIZE_BY = ("bundle", "input", "speaker")
+
+
+def _check_normalize_by(bundle, clips: list[Clip], normalize_by: str) -> None:
+    if normalize_by not in NORMALIZE_BY:
+        raise PredictInputError(f"--normalize-by must be one of {', '.join(NORMALIZE_BY)}, got {normalize_by!r}")
+    if normalize_by != "bundle" and bundle.kind != "frozen":
+        raise PredictInputError(f"--normalize-by {normalize_by}: {bundle.path} is a {bundle.kind} bundle; only "
+                                "frozen-encoder bundles standardise pooled features. Leave the flag out")
+    missing = [c.path for c in clips if not c.group]
+    if normalize_by == "speaker" and missing:
+        raise PredictInputError(f"--normalize-by speaker needs a manifest with a speaker column; {len(missing)} "
+                                f"clip(s) have none (e.g. {missing[0]}). Use --normalize-by input instead")
+    if normalize_by == "bundle" and getattr(bundle, "normalize", "global") != "global":
+        log.warning("%s: the head was trained on features standardised per %s; with --normalize-by bundle the "
+                    "input is standardised with the training pool's global statistics instead (a mismatch). "
+                    "Pass --normalize-by input or speaker to use the input's own statistics",
+                    bundle.path, bundle.normalize)
+
+
+def _adapted_predictions(bundle, clips: list[Clip], pooled: list, normalize_by: str, proba: list, emb: list,
+                         keep_embeddings: bool) -> None:
+    """Standardise the pooled states with the input's own statistics (all clips: one group; or per
+    speaker), then classify. Audio only: the input's labels are never read."""
+    from after.training.normalization import standardise
+    kept = [i for i, x in enumerate(pooled) if x is not None]
+    if not kept:
+        return
+    x = np.stack([pooled[i] for i in kept])
+    groups = ["input"] * len(kept) if normalize_by == "input" else [clips[i].group for i in kept]
+    z, _, _ = standardise(x, "speaker", groups=groups)
+    p, h = bundle.predict_standardised(z)
+    for j, i in enumerate(kept):
+        proba[i], emb[i] = p[j], (h[j] if keep_embeddings else None)
+
+
 def predict_clips(bundle, clips: list[Clip], batch_seconds: float = 60.0, bucket_s: float = 0.25,
-                  keep_embeddings: bool = False, progress: Progress | None = None) -> Predictions:
+                  keep_embeddings: bool = False, progress: Progress | None = None,
+                  normalize_by: str = "bundle") -> Predictions:
     """Label ``clips`` with ``bundle`` (see :func:`~after.training.bundle.load_bundle`).
 
     One batch of audio is decoded at a time (memory does not grow with the input); a clip that cannot be
     decoded is named in ``skipped`` and the rest go on. Clips longer than the bundle's ``max_clip_s`` are
     cropped to it, as in training (use ``--segment`` for long recordings).
+
+    ``normalize_by``: ``bundle`` standardises with the statistics saved in the bundle (the training rows');
+    ``input`` with the mean/std of all these clips' pooled features, ``speaker`` with each speaker's (a
+    manifest's ``speaker`` column): the unsupervised corpus / speaker adaptation of ``head.normalize``,
+    from the input's audio alone. These two keep every clip's pooled features (``[L+1, D]`` floats) in
+    memory until all are read.
     """
+    _check_normalize_by(bundle, clips, normalize_by)
+    pooled: list[np.ndarray | None] = [None] * len(clips)
     skipped: list[tuple[str, str]] = []
     clips = _with_durations(clips, skipped)
     max_s = bundle.max_clip_s
@@ -195,13 +243,18 @@ def predict_clips(bundle, clips: list[Clip], batch_seconds: float = 60.0, bucket
                 rows.append(int(i))
             except AudioError as exc:
                 skipped.append((clips[i].path, exc.problem))
-        if waves:
+        if waves and normalize_by != "bundle":
+            for j, x in enumerate(bundle.pooled(waves)):
+                pooled[rows[j]] = x
+        elif waves:
             p, h = bundle.predict(waves)
             for j, i in enumerate(rows):
                 proba[i], emb[i] = p[j], (h[j] if keep_embeddings else None)
         done += float(dur[batch].sum())
         if progress:
             progress(done, total)
+    if normalize_by != "bundle":
+        _adapted_predictions(bundle, clips, pooled, normalize_by, proba, emb, keep_embeddings)
     kept = [i for i, p in enumerate(proba) if p is not None]
     n_classes = len(bundle.classes)
     return Predictions(

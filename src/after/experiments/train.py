@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from after.config import config_to_dict, require, resolve_path
+from after.config import ConfigError, config_to_dict, require, resolve_path
 from after.data.manifest import Manifest
 from after.data.sources import DataConfig, input_files, load_dataset, resolved
 from after.errors import StateFileError
@@ -30,6 +30,7 @@ from after.evaluation.metrics import (confusion_matrix, macro_f1, summarize, unw
 from after.experiments.rundir import RunDirectory
 from after.reports.run_files import plot_confusion, write_json, write_predictions
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
+from after.training.normalization import norm_groups
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,12 @@ def _make_learner(cfg: ExperimentConfig, manifest: Manifest, features, n_classes
     from after.training.finetune import FineTuneLearner
     from after.training.learners import EmbeddingLearner
     if features is not None:
-        return EmbeddingLearner(features, cfg.head, n_classes, seed, norm_idx=train_idx)
+        return EmbeddingLearner(features, cfg.head, n_classes, seed, norm_idx=train_idx,
+                                norm_groups=norm_groups(manifest, cfg.head.normalize))
+    if cfg.head.normalize != "global":
+        raise ConfigError(f"head.normalize: {cfg.head.normalize} standardises frozen embeddings; this model "
+                          "fine-tunes the encoder (freeze: encoder with pooling: mean uses embeddings). "
+                          "Use head.normalize: global")
     device = None if cfg.device == "auto" else cfg.device
     return FineTuneLearner(list(manifest), cfg.model.backbone, n_classes, cfg.model, cfg.head,
                            cfg.train, seed=seed, device=device, durations_s=[u.duration_s for u in manifest])

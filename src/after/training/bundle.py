@@ -120,9 +120,31 @@ class Bundle:
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         return self.predict(waves)[0]
 
+    @property
+    def normalize(self) -> str:
+        """How the head's training features were standardised (global, corpus or speaker)."""
+        return str(self.meta.get("head", {}).get("normalize", "global"))
+
+    @torch.inference_mode()
+    def pooled(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """``[B, L+1, D]`` the frozen encoder's pooled states, before any standardisation (frozen bundles)."""
+        if self.kind != "frozen":
+            raise ValueError(f"{self.path}: a {self.kind} bundle has no frozen pooled features to standardise")
+        self.model.eval()
+        return self.model.pooled(list(waves)).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def predict_standardised(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` on pooled states the caller already standardised (per corpus or speaker)."""
+        self.model.eval()
+        z = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(self.model.norm_mean.device)
+        h = self.model.head.penultimate(z)
+        logits = self.model.head.head.out(h)
+        return torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()
+
 
 def _head_settings(cfg: HeadConfig) -> dict:
-    return {"layers": cfg.layers, "hidden_dim": cfg.hidden_dim, "dropout": cfg.dropout}
+    return {"layers": cfg.layers, "hidden_dim": cfg.hidden_dim, "dropout": cfg.dropout, "normalize": cfg.normalize}
 
 
 def _encoder_entry(backbone, spec: str) -> dict:

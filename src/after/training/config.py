@@ -26,6 +26,10 @@ class HeadConfig:
     batch_size: int = 1024      # rows per step; training sets up to this size go full-batch
     class_weights: bool = False  # inverse-frequency class weights in the loss
     input_noise: float = 0.0    # frozen path: std of Gaussian noise added to the standardised features in training
+    # frozen path: feature statistics (mean/std per layer and dim) over the training rows (global), or over
+    # each corpus's / speaker's own clips, test clips included: their audio, never their labels
+    # (unsupervised adaptation; after.training.normalization)
+    normalize: Literal["global", "corpus", "speaker"] = "global"
 
     def __post_init__(self) -> None:
         require(self.hidden_dim >= 0, "hidden_dim", self.hidden_dim, "must be >= 0 (0: a linear head)")
@@ -36,6 +40,8 @@ class HeadConfig:
         require(self.patience >= 0, "patience", self.patience, "must be >= 0")
         require(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
         require(self.input_noise >= 0, "input_noise", self.input_noise, "must be >= 0")
+        require(self.normalize in ("global", "corpus", "speaker"), "normalize", self.normalize,
+                "must be global, corpus or speaker")
 
 
 @dataclass(frozen=True)

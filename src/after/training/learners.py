@@ -14,7 +14,7 @@ import copy
 import logging
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from after.errors import StateFileError
 from after.training.config import HeadConfig
 from after.training.heads import LayerMix, MLPHead, badge_gradients
 from after.training.losses import as_soft_labels, check_finite, inverse_frequency_weights, soft_cross_entropy
+from after.training.normalization import standardise
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,16 @@ class EmbeddingLearner:
     rows; unsupervised, no labels used). Pass the rows the learner may see (the unlabelled pool, or the
     training rows): with the default, validation and test clips shape the statistics. The statistics
     (``norm_mean``, ``norm_std``) are saved with the learner's state and checked when it is loaded.
+    With ``cfg.normalize`` corpus or speaker, ``norm_groups`` names each row's corpus or speaker and every
+    row is standardised with its own group's statistics over all the group's rows, test rows included:
+    their audio only, never a label (unsupervised adaptation, :mod:`after.training.normalization`);
+    ``norm_mean`` / ``norm_std`` stay the global ones of ``norm_idx`` (the fallback model bundles keep).
     Training is full-batch Adam up to ``cfg.batch_size`` rows.
     """
 
     def __init__(self, features: np.ndarray, cfg: HeadConfig, n_classes: int, seed: int = 0,
-                 norm_idx: np.ndarray | None = None, device: str | torch.device = "cpu"):
+                 norm_idx: np.ndarray | None = None, device: str | torch.device = "cpu",
+                 norm_groups: Sequence[str] | None = None):
         x = np.asarray(features, dtype=np.float32)
         if x.ndim == 2:
             x = x[:, None, :]
@@ -148,11 +154,10 @@ class EmbeddingLearner:
             raise ValueError(f"features must be [N, D] or [N, L, D], got shape {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("features contain NaN or infinite values")
-        ref = x if norm_idx is None else x[np.asarray(norm_idx)]
-        # [L, D]: saved with the learner's state and in model bundles
-        self.norm_mean, self.norm_std = ref.mean(0), np.maximum(ref.std(0), 1e-6)
+        # norm_mean / norm_std [L, D]: saved with the learner's state and in model bundles
+        x, self.norm_mean, self.norm_std = standardise(x, cfg.normalize, norm_idx, norm_groups)
         self.device = torch.device(device)
-        self.x = torch.from_numpy((x - self.norm_mean) / self.norm_std).to(self.device)
+        self.x = torch.from_numpy(x).to(self.device)
         self._build_head(cfg, n_classes, seed)
 
     @classmethod
