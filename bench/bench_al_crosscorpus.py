@@ -57,7 +57,7 @@ def split(manifest, held_out: str, seed: int) -> dict[str, np.ndarray]:
     return {"train": train[~is_val], "val": train[is_val], "test": np.flatnonzero(corpus == held_out)}
 
 
-CORPORA_NAMES = [name for name, _ in CORPORA]
+CORPORA_NAMES = [folder for _, folder in CORPORA]   # the manifest's corpus column
 
 
 def main() -> None:
@@ -80,6 +80,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = merged_pool(args.out / "data")
     classes = manifest.labels()
+    if {u.corpus for u in manifest} != set(CORPORA_NAMES):
+        raise SystemExit(f"corpora {sorted({u.corpus for u in manifest})} in the manifest, expected {CORPORA_NAMES}")
     t0 = time.perf_counter()
     feats_all, front_all = embeddings(manifest)
     print(f"{len(manifest)} clips, classes {classes}; embeddings {feats_all.shape} in "
@@ -127,7 +129,7 @@ def report(saved: dict, out: Path) -> None:
     runs, full = saved["runs"], saved["full_ua"]
     base = {(h, r["seed"]): r["aulc"] for h, rs in runs.get("random+random", {}).items() for r in rs}
     head = ("| combination | AULC 1-40% | " + " | ".join(f"UA@{int(a * 100)}%" for a in AT)
-            + " | paired ΔAULC vs random+random | seeds won |\n|---|---|---|---|---|---|---|")
+            + " | paired ΔAULC vs random+random | seeds won | seeds |\n|---|---|---|---|---|---|---|---|")
     text = []
     for held in CORPORA_NAMES + ["mean"]:
         lines = [f"**Test: {held}**" if held != "mean" else "**Mean over the four held-out corpora** "
@@ -145,10 +147,15 @@ def report(saved: dict, out: Path) -> None:
                              if all((r["held"], s) in base for r in per[s])])
             d = "—" if combo == "random+random" or len(diff) < 2 else f"{diff.mean():+.4f} ± {diff.std(ddof=1):.4f}"
             won = "—" if d == "—" else f"{int((diff > 0).sum())}/{len(diff)}"
-            lines.append(f"| {combo} | {_cell(au)} | " + " | ".join(_cell(v) for v in ua) + f" | {d} | {won} |")
-        held_full = [v for k, v in full.items() if held == "mean" or k.startswith(held + "/")]
+            lines.append(f"| {combo} | {_cell(au)} | " + " | ".join(_cell(v) for v in ua) + f" | {d} | {won} | {len(seeds)} |")
+        if held == "mean":   # per seed with every corpus held out once: the mean over corpora
+            seeds = {k.split("/")[1] for k in full}
+            held_full = [np.mean([full[f"{h}/{s}"] for h in CORPORA_NAMES]) for s in sorted(seeds)
+                         if all(f"{h}/{s}" in full for h in CORPORA_NAMES)]
+        else:
+            held_full = [v for k, v in full.items() if k.startswith(held + "/")]
         if held_full:
-            lines.append(f"| all pool labels (100 %) | UA {_cell(held_full)} | | | | | |")
+            lines.append(f"| all pool labels (100 %) | UA {_cell(held_full)} | | | | | | |")
         text.append("\n".join(lines))
     text.append(composition(runs))
     joined = "\n\n".join(text)
