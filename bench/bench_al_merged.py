@@ -127,7 +127,7 @@ def report(results: dict[str, list[dict]], full: list[float], out: Path) -> None
     lines = ["| init + acquisition | " + " | ".join(f"UA@{int(m * 100)}% ({100 * w:.0f}%)"
                                                    for m, w in zip(MILESTONES, with_val))
              + " | UA@20% / UA@100% | AULC 1-40% | paired ΔAULC vs random+random (sd ddof=1) | Δ/sd | seeds won |",
-             "|---" * (len(MILESTONES) + 5) + "|"]
+             "|---" * (len(MILESTONES) + 6) + "|"]
     for name, runs in results.items():
         if not runs:
             continue
