@@ -67,11 +67,15 @@ def main() -> None:
     ap.add_argument("--only", default="random+random,kmeans+entropy",
                     help=f"comma-separated combinations to run, of {', '.join(COMBOS)} ('all': every one)")
     ap.add_argument("--report-only", action="store_true", help="print the tables from OUT/results.json")
+    ap.add_argument("--include", type=Path, nargs="*", default=[],
+                    help="with --report-only: further OUT folders (runs made side by side) merged into the tables")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     file = args.out / "results.json"
     saved = json.loads(file.read_text()) if file.is_file() else {"runs": {}, "full_ua": {}}
     if args.report_only:
+        for other in args.include:
+            merge(saved, json.loads((other / "results.json").read_text()))
         return report(saved, args.out)
     combos = list(COMBOS) if args.only == "all" else args.only.split(",")
     unknown = [c for c in combos if c not in COMBOS]
@@ -118,6 +122,15 @@ def main() -> None:
                       f"{np.interp(0.2, res['fractions'], res['test_ua']):.3f}  ({res['seconds']:.0f} s)", flush=True)
                 file.write_text(json.dumps({"runs": runs, "full_ua": full}, indent=1))
     report({"runs": runs, "full_ua": full}, args.out)
+
+
+def merge(into: dict, other: dict) -> None:
+    """Add ``other``'s runs (combination, held-out corpus, seed) that ``into`` lacks."""
+    for combo, by_corpus in other["runs"].items():
+        for held, rs in by_corpus.items():
+            have = into["runs"].setdefault(combo, {}).setdefault(held, [])
+            have += [r for r in rs if all(r["seed"] != h["seed"] for h in have)]
+    into["full_ua"].update({k: v for k, v in other["full_ua"].items() if k not in into["full_ua"]})
 
 
 def _cell(values) -> str:
