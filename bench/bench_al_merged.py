@@ -31,22 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData
-from after.al.oracles import SimulatedOracle
-from after.al.pool import LabelPool
-from after.al.records import aulc
-from after.backbones.embeddings import extract_embeddings
 from after.data.splits import split_by_group
 from after.evaluation.metrics import unweighted_accuracy
 from after.training.config import HeadConfig
 from after.training.learners import EmbeddingLearner
-from shared_pool import SHARED, merged_pool
+from shared_pool import embeddings, merged_pool, run_loop
 
 SCHEDULE = (0.025, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30, 0.40)
 MILESTONES = (0.01, 0.05, 0.10, 0.20, 0.40)
@@ -79,14 +73,17 @@ def main() -> None:
     manifest = merged_pool(args.out / "data")
     classes = manifest.labels()
     t0 = time.perf_counter()
-    feats_all = extract_embeddings(str(SHARED / "models" / "whisper-base"), [u.path for u in manifest])
-    front_all = extract_embeddings(str(SHARED / "models" / "whisper-base"), [u.path for u in manifest],
-                                   features="frontend")[:, 0]
+    feats_all, front_all = embeddings(manifest)
     print(f"pool {len(manifest)} clips, classes {classes}; embeddings {feats_all.shape} in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     y_all = np.array([classes.index(u.emotion) for u in manifest])
     combos = [c for c in COMBOS if not args.only or combo_name(*c) in args.only.split(",")]
-    results: dict[str, list[dict]] = {combo_name(*c): [] for c in combos}
+    # runs already in OUT/results.json are kept and not run again: the grid can be filled in parts
+    saved = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").is_file() else {}
+    results: dict[str, list[dict]] = {name: runs for name, runs in saved.get("runs", {}).items()}
+    results.update({combo_name(*c): results.get(combo_name(*c), []) for c in combos})
+    order = [combo_name(*c) for c in COMBOS]
+    results = dict(sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     full: list[float] = []
     for seed in range(args.seeds):
         fold = split_by_group(manifest, "speaker", n_folds=4, val_fraction=0.1, seed=seed)[0]
@@ -102,26 +99,15 @@ def main() -> None:
         print(f"seed {seed}: pool {n_pool}, val {n_val}, test {len(test_rows)}; 100 % labels UA {full[-1]:.3f}",
               flush=True)
         pool_ids = [manifest[i].id for i in rows["train"]]
+        strata = [manifest.by_id(i).corpus for i in pool_ids] if args.stratify else None
         for init, strategy, layer in combos:
-            t1 = time.perf_counter()
-            cold = front[:n_pool] if layer == 0 else feats[:n_pool, layer]
-            data = LoopData(pool_rows=np.arange(n_pool), init_features=cold, val_rows=val_rows,
-                            y_val=y[val_rows], test_rows=test_rows, y_test=y[test_rows], classes=classes,
-                            strata=[manifest.by_id(i).corpus for i in pool_ids] if args.stratify else None)
-            cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.01, schedule=SCHEDULE, seed=seed)
-            with tempfile.TemporaryDirectory() as tmp:
-                pool = LabelPool(pool_ids, SimulatedOracle({i: classes[y[j]] for j, i in enumerate(pool_ids)}))
-                learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed, norm_idx=norm)
-                records = ActiveLearningLoop(learner, pool, data, cfg, tmp).run()
-            frac = [r["fraction"] for r in records]
-            ua = [r["test_ua"] for r in records]
-            res = {"seed": seed, "fractions": frac, "test_ua": ua, "aulc": aulc(frac, ua),
-                   "n_pool": n_pool, "n_val": n_val,
-                   "seconds": time.perf_counter() - t1,
-                   "round_seconds": [r["seconds"] for r in records]}
+            if any(r["seed"] == seed for r in results[combo_name(init, strategy, layer)]):
+                continue
+            res = run_loop(feats, front, y, classes, n_pool, val_rows, test_rows, pool_ids, init=init,
+                           strategy=strategy, layer=layer, seed=seed, schedule=SCHEDULE, strata=strata, norm=norm)
             results[combo_name(init, strategy, layer)].append(res)
             print(f"  {combo_name(init, strategy, layer):24s} AULC {res['aulc']:.3f}  UA@20% "
-                  f"{np.interp(0.2, frac, ua):.3f}  ({res['seconds']:.0f} s)", flush=True)
+                  f"{np.interp(0.2, res['fractions'], res['test_ua']):.3f}  ({res['seconds']:.0f} s)", flush=True)
         (args.out / "results.json").write_text(json.dumps({"full_ua": full, "runs": results}, indent=1))
     report(results, full, args.out)
 
@@ -131,14 +117,17 @@ def report(results: dict[str, list[dict]], full: list[float], out: Path) -> None
     (mean, sample std over seeds, mean / std, seeds won)."""
     base = {r["seed"]: r["aulc"] for r in results.get("random+random", [])}
     full_ua = float(np.mean(full))
-    first = next(r for runs in results.values() for r in runs)
-    if "n_val" in first:   # the share of all labels (pool + validation) at each milestone, for seed 0's split
-        with_val = [(m * first["n_pool"] + first["n_val"]) / (first["n_pool"] + first["n_val"]) for m in MILESTONES]
-        print("labels incl. validation at " + ", ".join(f"{int(m * 100)}% -> {100 * w:.1f}%"
-                                                       for m, w in zip(MILESTONES, with_val)))
-    lines = ["| init + acquisition | " + " | ".join(f"UA@{int(m * 100)}%" for m in MILESTONES)
+    # the share of all labels (pool + validation) at each milestone, averaged over the seeds' splits
+    split = {r["seed"]: (r["n_pool"], r["n_val"]) for runs in results.values() for r in runs}
+    n_pool, n_val = np.mean([v[0] for v in split.values()]), np.mean([v[1] for v in split.values()])
+    with_val = [(m * n_pool + n_val) / (n_pool + n_val) for m in MILESTONES]
+    print(f"pool {n_pool:.0f} clips, validation {n_val:.0f} labelled clips (mean over {len(split)} seeds); "
+          "share of the pool -> share of all labels incl. validation: "
+          + ", ".join(f"{int(m * 100)}% -> {100 * w:.1f}%" for m, w in zip(MILESTONES, with_val)))
+    lines = ["| init + acquisition | " + " | ".join(f"UA@{int(m * 100)}% ({100 * w:.0f}%)"
+                                                   for m, w in zip(MILESTONES, with_val))
              + " | UA@20% / UA@100% | AULC 1-40% | paired ΔAULC vs random+random (sd ddof=1) | Δ/sd | seeds won |",
-             "|---" * (len(MILESTONES) + 5) + "|"]
+             "|---" * (len(MILESTONES) + 6) + "|"]
     for name, runs in results.items():
         if not runs:
             continue
