@@ -50,3 +50,17 @@ def tones(n: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
         f = 220.0 if label == 0 else 1760.0
         waves.append((0.5 * np.sin(2 * np.pi * f * t) + 0.05 * rng.normal(size=t.shape)).astype(np.float32))
     return waves, y
+
+
+def write_tones(folder, n: int, seed: int):
+    """``n`` tone clips of :func:`tones` written as ``folder/audio/tNN.wav``: (paths as str, labels)."""
+    import soundfile as sf
+    waves, y = tones(n, seed=seed)
+    from pathlib import Path
+    audio = Path(folder) / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, w in enumerate(waves):
+        sf.write(audio / f"t{i:02d}.wav", w, 16000)
+        paths.append(str(audio / f"t{i:02d}.wav"))
+    return paths, y

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
-from tiny_encoders import make_tiny, tones  # noqa: E402
+from tiny_encoders import make_tiny, write_tones  # noqa: E402
 
 from after.backbones.embeddings import extract_embeddings  # noqa: E402
 from after.cli import main  # noqa: E402
@@ -26,13 +26,7 @@ CLASSES = ["high", "low"]
 def setup(tmp_path_factory):
     """Tone clips on disk and a frozen tiny-Whisper bundle trained on them."""
     root = tmp_path_factory.mktemp("predict")
-    waves, y = tones(12, seed=5)
-    paths = []
-    for i, w in enumerate(waves):
-        p = root / "audio" / f"t{i:02d}.wav"
-        p.parent.mkdir(exist_ok=True)
-        sf.write(p, w, 16000)
-        paths.append(str(p))
+    paths, y = write_tones(root, 12, seed=5)
     enc = make_tiny("whisper", root / "enc")
     feats = extract_embeddings(enc, paths, use_cache=False)
     head = HeadConfig(hidden_dim=16, max_epochs=30, patience=10)
