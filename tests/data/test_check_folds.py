@@ -77,3 +77,22 @@ def test_load_dataset_checks_against_the_manifest_before_the_label_map(m, tmp_pa
     write_folds(half, tmp_path / "folds.csv")
     with pytest.raises(FoldsError, match="manifest rows out of train, val and test"):
         load_dataset(cfg, None, tmp_path)
+
+
+def test_folds_made_after_the_label_map_are_accepted_with_the_full_manifest(m, tmp_path):
+    """What a run with data.corpora leaves (manifest.csv with every row, folds.csv over the mapped rows) can be
+    given back as data.manifest + data.folds with the same label map; rows the map keeps must all be covered."""
+    for u in m:
+        (tmp_path / Path(u.path).name).touch()
+    m = Manifest([replace(u, path=str(tmp_path / Path(u.path).name)) for u in m])
+    write_manifest(m, tmp_path / "m.csv")
+    labels = {"angry": "angry", "happy": "happy", "neutral": "", "sad": ""}
+    kept = Manifest([u for u in m if u.emotion in ("angry", "happy")])
+    write_folds(split_by_group(kept, "speaker", 3, 0.2, seed=0), tmp_path / "folds.csv")
+    cfg = DataConfig(manifest=str(tmp_path / "m.csv"), folds=str(tmp_path / "folds.csv"), labels=labels)
+    mapped, folds = load_dataset(cfg, None, tmp_path)
+    assert len(mapped) == 12 and sorted(i for f in folds for i in f.test) == sorted(kept.ids)
+    short = [Fold(f.index, f.train[1:], f.val, f.test) for f in read_folds(tmp_path / "folds.csv")]
+    write_folds(short, tmp_path / "folds.csv")                 # a row the map keeps left out: still refused
+    with pytest.raises(FoldsError, match="manifest rows out of train, val and test"):
+        load_dataset(cfg, None, tmp_path)

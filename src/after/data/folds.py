@@ -82,12 +82,14 @@ def read_folds(path: str | Path, known_ids: Iterable[str] | None = None) -> list
     return [Fold(k, tuple(d["train"]), tuple(d["val"]), tuple(d["test"])) for k, d in sorted(per_fold.items())]
 
 
-def check_folds(folds: Sequence[Fold], manifest: "Manifest", by: str = "speaker", source: str | Path = "folds") -> None:
+def check_folds(folds: Sequence[Fold], manifest: "Manifest", by: str = "speaker", source: str | Path = "folds",
+                required: Sequence[str] | None = None) -> None:
     """Refuse folds that do not fit ``manifest`` (the manifest they were made from).
 
-    Errors, with counts and examples: ids the manifest does not have; manifest rows a fold leaves out of all
-    of its splits; a ``by`` group (speaker, or session) in the test split of a fold and also in its training
-    or validation split. ``source`` names the folds file in the messages.
+    Errors, with counts and examples: ids the manifest does not have; rows a fold leaves out of all of its
+    splits (every manifest row, or only the ``required`` ids: the rows a label map keeps, since folds may be
+    made before or after the map); a ``by`` group (speaker, or session) in the test split of a fold and also
+    in its training or validation split. ``source`` names the folds file in the messages.
     """
     if by not in ("speaker", "session"):
         raise FoldsError(f"folds are kept apart by speaker or session, not {by!r}")
@@ -100,7 +102,7 @@ def check_folds(folds: Sequence[Fold], manifest: "Manifest", by: str = "speaker"
                          "`after split MANIFEST -o FOLDS` (a new file)")
     for f in folds:
         covered = {*f.train, *f.val, *f.test}
-        left_out = [i for i in manifest.ids if i not in covered]
+        left_out = [i for i in (manifest.ids if required is None else required) if i not in covered]
         if left_out:
             raise FoldsError(f"{source}: fold {f.index} leaves {len(left_out)} of {len(known)} manifest rows out of "
                              f"train, val and test, e.g. {_examples(left_out)}; were the folds made from another "

@@ -93,7 +93,9 @@ def load_dataset(cfg: DataConfig, config_path: str | Path | None, work_dir: str 
             write_folds(split_by_group(manifest, cfg.split_by, cfg.n_folds, cfg.val_fraction, cfg.split_seed),
                         folds_path)
     folds = read_folds(folds_path)
-    check_folds(folds, source, by=cfg.split_by, source=folds_path)
+    # ids are checked against the manifest as given; coverage only for the rows the label map keeps, so folds
+    # made before the map (after split on the full manifest) and after it (a corpora run's folds.csv) both fit
+    check_folds(folds, source, by=cfg.split_by, source=folds_path, required=manifest.ids)
     keep = set(manifest.ids)
     folds = [Fold(f.index, *(tuple(i for i in f.ids(s) if i in keep) for s in ("train", "val", "test")))
              for f in folds]
