@@ -124,4 +124,8 @@ def shard(indices: np.ndarray, env: DistEnv) -> np.ndarray:
 
 def cleanup(env: DistEnv) -> None:
     if env.backend and dist.is_initialized():
+        # every rank reaches this point before any tears its connections down: a rank that destroys the group
+        # while another still talks to it can abort that one in gloo ("terminate called without an active
+        # exception", seen once in a fresh-clone CI run)
+        dist.barrier()
         dist.destroy_process_group()
