@@ -75,15 +75,24 @@ class SSLBackbone(Backbone):
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         return self.model._get_feat_extract_output_lengths(n_samples).long()
 
-    def forward(self, waves: Waves) -> BackboneOutput:
+    def batch_inputs(self, waves: Waves, min_samples: int = 0
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(x [B, S], n_samples [B], attention mask [B, S] or None)``: the clips normalised as the checkpoint
+        expects, zero-padded to the longest (and to at least ``min_samples``)."""
         device = next(self.model.parameters()).device
         clips = as_tensors(waves, device)
         if self.normalize:
             clips = [(c - c.mean()) / torch.sqrt(c.var(unbiased=False) + 1e-7) for c in clips]
         n_samples = torch.tensor([c.shape[0] for c in clips], device=device)
         x = nn.utils.rnn.pad_sequence(clips, batch_first=True)
+        if x.shape[1] < min_samples:
+            x = nn.functional.pad(x, (0, min_samples - x.shape[1]))
         attn = (torch.arange(x.shape[1], device=device)[None] < n_samples[:, None]).long() \
             if self.use_attention_mask else None
+        return x, n_samples, attn
+
+    def forward(self, waves: Waves) -> BackboneOutput:
+        x, n_samples, attn = self.batch_inputs(waves)
         out = self.model(x.to(self.model.dtype), attention_mask=attn, output_hidden_states=True)
         hidden = torch.stack(out.hidden_states)              # [L+1, B, T, D]
         return BackboneOutput(hidden, frame_mask(self.valid_frames(n_samples), hidden.shape[2]))

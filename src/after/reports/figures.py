@@ -16,6 +16,16 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    """Lay out, write as a 120-dpi PNG (folders made as needed) and close ``fig``."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def plot_against_ratio(stats: Mapping[tuple[str, float], Stat], methods: Sequence[str], path: str | Path,
                        ylabel: str, scale: float = 1.0, title: str = "") -> Path:
     """One line per method: mean (error bar = std) of a statistic against the labelled share of the pool."""
@@ -34,12 +44,7 @@ def plot_against_ratio(stats: Mapping[tuple[str, float], Stat], methods: Sequenc
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def tsne_2d(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -69,9 +74,4 @@ def plot_selection_tsne(xy: np.ndarray, panels: Sequence[tuple[str, np.ndarray]]
         ax.legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)

@@ -72,15 +72,8 @@ class LogMel(nn.Module):
 def ssl_masked_forward(bb: SSLBackbone, waves: Waves, rng: np.random.Generator, fraction: float, span: int,
                        log_mel: LogMel) -> MaskedForward:
     device = next(bb.model.parameters()).device
-    clips = as_tensors(waves, device)
-    if bb.normalize:
-        clips = [(c - c.mean()) / torch.sqrt(c.var(unbiased=False) + 1e-7) for c in clips]
-    n_samples = torch.tensor([c.shape[0] for c in clips], device=device)
-    x = nn.utils.rnn.pad_sequence(clips, batch_first=True)
-    if x.shape[1] < receptive_field(bb):      # a batch of clips shorter than one frame: the convs would refuse
-        x = nn.functional.pad(x, (0, receptive_field(bb) - x.shape[1]))
-    attn = (torch.arange(x.shape[1], device=device)[None] < n_samples[:, None]).long() \
-        if bb.use_attention_mask else None
+    # a batch of clips shorter than one frame is padded to one: the convs would refuse it
+    x, n_samples, attn = bb.batch_inputs(waves, min_samples=receptive_field(bb))
     n_frames = int(bb.model._get_feat_extract_output_lengths(torch.tensor(x.shape[1])))
     frames = bb.valid_frames(n_samples).cpu()
     valid = frame_mask(frames, n_frames).to(device)
