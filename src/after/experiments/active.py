@@ -36,7 +36,7 @@ from after.data.labels import load_label_map
 from after.data.sources import DataConfig, _label_map, input_files, resolved
 from after.experiments.al_data import is_pool_layout, load_al_inputs, subsample
 from after.errors import StateFileError
-from after.experiments.rundir import RunDirectory
+from after.experiments.rundir import RunDirectory, backbone_inputs
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 from after.training.normalization import norm_groups
 
@@ -326,7 +326,8 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
     inputs = load_al_inputs(cfg, config_path, run)
     manifest, classes, pool_ids = inputs.manifest, inputs.classes, inputs.pool_ids
     cfg = replace(cfg, oracle=resolve_oracle(cfg, manifest, pool_ids + inputs.val_pool_ids))
-    rundir.bind(config_to_dict(cfg), input_files(cfg.data, config_path, run), has_results=_has_results(run),
+    rundir.bind(config_to_dict(cfg), {**input_files(cfg.data, config_path, run), **backbone_inputs(cfg.learner.backbone)},
+                has_results=_has_results(run),
                 volatile=("learner.cache_dir",))
     rows = [manifest.by_id(i) for i in inputs.all_ids]      # manifest rows: a segment is read as its span
     emb_progress = (lambda d, n: progress("embeddings", d, n)) if progress else None

@@ -45,6 +45,25 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# the files of a local model folder whose bytes decide the features (weights, architecture, front end)
+_BACKBONE_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "*.bin")
+BACKBONE_PREFIX = "backbone/"
+
+
+def backbone_inputs(backbone: str | Path) -> dict[str, Path]:
+    """``{"backbone/<file>": path}`` for a local model folder's weight and config files; ``{}`` for a name
+    (``logmel``, an alias, a hub id), whose content this machine does not hold.
+
+    A run directory fingerprints them like the manifest: weights replaced in place (a TAPT run writing into
+    the same folder, a re-download of another revision) would otherwise mix two encoders in one run.
+    """
+    folder = Path(backbone)
+    if not folder.is_dir():
+        return {}
+    files = sorted({f for pattern in _BACKBONE_FILES for f in folder.glob(pattern) if f.is_file()})
+    return {f"{BACKBONE_PREFIX}{f.name}": f for f in files}
+
+
 def config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested config dicts, as ``key (old -> new)``."""
     if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -148,6 +167,8 @@ class RunDirectory:
         if old is None and has_results:
             log.warning("%s holds results but no %s (written by an older after): its config and inputs cannot be "
                         "checked; they are recorded now", self.path, FINGERPRINT_NAME)
+        if old is not None and has_results:
+            old = _with_new_backbone_inputs(old, new)
         if old is not None and old != new and has_results:
             changes = config_changes(old["config"], new["config"])
             for name in sorted(set(old["inputs"]) | set(new["inputs"])):
@@ -166,6 +187,18 @@ class RunDirectory:
     def _require_lock(self) -> None:
         if self._lock_fh is None:
             raise RuntimeError("RunDirectory.bind called without holding the lock (use it as a context manager)")
+
+
+def _with_new_backbone_inputs(old: dict, new: dict) -> dict:
+    """A fingerprint written before model folders were fingerprinted takes the folder's files as they are now
+    (logged): results made by an older after stay resumable; from now on the folder is checked."""
+    if any(name.startswith(BACKBONE_PREFIX) for name in old["inputs"]):
+        return old
+    added = {k: v for k, v in new["inputs"].items() if k.startswith(BACKBONE_PREFIX)}
+    if added:
+        log.warning("this run directory's fingerprint predates model-folder checks; the backbone's files (%s) are "
+                    "recorded now and checked from the next resume on", ", ".join(sorted(added)))
+    return {**old, "inputs": {**old["inputs"], **added}}
 
 
 def _lock_exclusive(fh) -> None:
