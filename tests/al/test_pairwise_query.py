@@ -12,7 +12,6 @@ from after.al.annotators import pair_entropies, select_pairs
 from after.al.loop import ActiveLearningLoop, LoopConfig, LoopData
 from after.al.oracles import MultiAnnotatorOracle
 from after.al.pool import LabelPool, PoolError
-from after.al.records import RoundLog
 
 CLASSES = ["ang", "hap", "neu", "sad"]
 EVALUATORS = ("E1", "E2", "E3")
