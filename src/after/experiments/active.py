@@ -360,6 +360,9 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
                     "fold": None if is_pool_layout(cfg.data) else cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone,
                     "oracle": cfg.oracle, "n_skipped": len(pool.skipped_ids()),
+                    # k clips, m annotations: votes bought (and, pair-wise, the pairs asked)
+                    "n_annotations": records[-1]["n_annotations"],
+                    **({"n_pairs_asked": records[-1]["n_pairs_asked"]} if "n_pairs_asked" in records[-1] else {}),
                     # validation labels are labels too: both shares, without and with them
                     "n_val_labels": n_val, "n_val_from_pool": len(bought),
                     "n_labels_total": summary["n_labelled"] + n_val,
