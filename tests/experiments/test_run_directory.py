@@ -277,3 +277,18 @@ def test_a_fingerprint_from_before_model_folder_checks_still_resumes(corpus, cap
     assert main(["train", str(config), "-o", str(run)]) == 0
     assert "predates model-folder checks" in caplog.text
     assert "backbone/model.safetensors" in json.loads((run / "fingerprint.json").read_text())["inputs"]
+
+
+@pytest.mark.parametrize("value, resumes", [(True, True), (False, False)])
+def test_a_config_field_added_by_a_newer_after_is_no_change_while_it_keeps_its_default(corpus, capsys, value, resumes):
+    """A run made before a field existed ran with the field's default; resuming with that default is the same run."""
+    run = corpus / "run"
+    assert main(["train", str(_exp(corpus, max_folds=1)), "-o", str(run)]) == 0
+    fp = json.loads((run / "fingerprint.json").read_text())
+    del fp["config"]["final_model"]                       # as an after without the field wrote it (default: True)
+    (run / "fingerprint.json").write_text(json.dumps(fp))
+    capsys.readouterr()
+    rc = main(["train", str(_exp(corpus, max_folds=1, final_model=value)), "-o", str(run)])
+    assert rc == (0 if resumes else 2)
+    if not resumes:
+        assert "final_model (added: False)" in capsys.readouterr().err

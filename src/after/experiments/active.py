@@ -328,7 +328,7 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
     cfg = replace(cfg, oracle=resolve_oracle(cfg, manifest, pool_ids + inputs.val_pool_ids))
     rundir.bind(config_to_dict(cfg), {**input_files(cfg.data, config_path, run), **backbone_inputs(cfg.learner.backbone)},
                 has_results=_has_results(run),
-                volatile=("learner.cache_dir",))
+                volatile=("learner.cache_dir",), defaults=config_to_dict(ALConfig()))
     rows = [manifest.by_id(i) for i in inputs.all_ids]      # manifest rows: a segment is read as its span
     emb_progress = (lambda d, n: progress("embeddings", d, n)) if progress else None
     label_map = _label_map(cfg.data.labels, config_path)

@@ -80,7 +80,8 @@ def run_tapt(config_path: str | Path | None, overrides: list[str] | None, run_di
     with RunDirectory(run_dir) as run:
         done = run.path / BACKBONE_DIR / TAPT_JSON
         run.bind(config_to_dict(cfg), _fingerprint_inputs(cfg, run.path),
-                 has_results=(run.path / CHECKPOINT_NAME).is_file() or done.is_file())
+                 has_results=(run.path / CHECKPOINT_NAME).is_file() or done.is_file(),
+                 defaults=config_to_dict(TaptConfig()))
         if done.is_file():
             log.info("%s is finished; its adapted encoder is %s", run.path, done.parent)
             return json.loads(done.read_text(encoding="utf-8"))

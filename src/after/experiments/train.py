@@ -165,7 +165,7 @@ def _run_locked(cfg: ExperimentConfig, run: RunDirectory, config_path, progress:
     has_results = any((out / "folds").glob("*.json")) or (out / "metrics.json").is_file()
     run.bind(config_to_dict(cfg), {**input_files(cfg.data, None, out), **backbone_inputs(cfg.model.backbone)},
              has_results=has_results,
-             volatile=("cache_dir",))
+             volatile=("cache_dir",), defaults=config_to_dict(ExperimentConfig()))
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
     labels = manifest.labels()
     y = np.asarray([labels.index(u.emotion) for u in manifest])
