@@ -23,7 +23,7 @@ from torch import nn
 from after.atomic import atomic_open
 from after.errors import StateFileError
 from after.training.config import HeadConfig
-from after.training.heads import LayerMix, MLPHead, badge_gradients
+from after.training.heads import DropoutMasks, LayerMix, MLPHead, badge_gradients
 from after.training.losses import as_soft_labels, check_finite, inverse_frequency_weights, soft_cross_entropy
 from after.training.normalization import standardise
 
@@ -141,7 +141,10 @@ class EmbeddingLearner:
     row is standardised with its own group's statistics over all the group's rows, test rows included:
     their audio only, never a label (unsupervised adaptation, :mod:`after.training.normalization`);
     ``norm_mean`` / ``norm_std`` stay the global ones of ``norm_idx`` (the fallback model bundles keep).
-    Training is full-batch Adam up to ``cfg.batch_size`` rows.
+    Training is full-batch Adam up to ``cfg.batch_size`` rows. A training step mixes the layers of its rows
+    straight from the pool's features (:meth:`LayerMix.rows`, no gathered copy) and draws its dropout
+    masks from a private stream per fit (:class:`~after.training.heads.DropoutMasks`, seeded like the fit's
+    shuffling): the same algorithm and dropout distribution as ``nn.Dropout``, another random stream.
     """
 
     def __init__(self, features: np.ndarray, cfg: HeadConfig, n_classes: int, seed: int = 0,
@@ -196,10 +199,23 @@ class EmbeddingLearner:
         self.model.load_state_dict(state)
         self.model.eval()
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        if self.model.training and self.cfg.input_noise > 0:
-            x = x + self.cfg.input_noise * torch.randn_like(x)
-        return soft_cross_entropy(self.model(x), y, w)
+    def _train_logits(self, rows: torch.Tensor, masks: DropoutMasks) -> torch.Tensor:
+        """Training-mode logits of pool rows ``rows``: the layer mix straight from the pool's features (no
+        gathered copy), then the head with dropout masks from ``masks``. With ``input_noise`` the rows are
+        gathered, since the noise is drawn per layer before the mix."""
+        if self.cfg.input_noise > 0:
+            x = self.x[rows]
+            mixed = self.model.mix(x + self.cfg.input_noise * torch.randn_like(x))
+        else:
+            mixed = self.model.mix.rows(self.x, rows)
+        head = self.model.head
+        return head.forward_masked(mixed, masks(len(rows), mixed.shape[1], mixed.dtype),
+                                   masks(len(rows), head.hidden_features, mixed.dtype))
+
+    @torch.no_grad()
+    def _val_loss(self, rows: torch.Tensor, y: torch.Tensor) -> float:
+        """Eval-mode loss over ``rows`` (unweighted: class weights describe the training labels only)."""
+        return float(soft_cross_entropy(self.model.head(self.model.mix.rows(self.x, rows)), y, None))
 
     def fit(self, train_idx, y_train, val_idx, y_val) -> dict:
         t0 = time.perf_counter()
@@ -217,21 +233,21 @@ class EmbeddingLearner:
         opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self._n_fits += 1
         best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
-        x_tr, x_va = self.x[tr], self.x[va]     # gathered once per fit, not once per step from the whole pool
-        with seeded(self.seed * 1_000_003 + self._n_fits), few_threads(self.device):
+        fit_seed = self.seed * 1_000_003 + self._n_fits
+        masks = DropoutMasks(self.cfg.dropout, fit_seed, self.device)
+        with seeded(fit_seed), few_threads(self.device):
             for epoch in range(1, self.cfg.max_epochs + 1):
                 self.model.train()
                 perm = torch.randperm(len(tr)).to(self.device)
                 for start in range(0, len(perm), self.cfg.batch_size):
                     pos = perm[start:start + self.cfg.batch_size]
-                    loss = self._loss(x_tr[pos], ytr[pos], w)
+                    loss = soft_cross_entropy(self._train_logits(tr[pos], masks), ytr[pos], w)
                     check_finite(loss, f"epoch {epoch}, training batch {start // self.cfg.batch_size + 1}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 self.model.eval()
-                with torch.no_grad():   # unweighted: class weights describe the training labels only
-                    val = float(self._loss(x_va, yva, None))
+                val = self._val_loss(va, yva)
                 check_finite(val, f"epoch {epoch}, validation loss")
                 if val < best - 1e-6:
                     best, best_epoch = val, epoch
