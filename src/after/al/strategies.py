@@ -188,21 +188,29 @@ class BADGE(Strategy):
 
 
 def nearest_to_centres(x: np.ndarray, centres: np.ndarray,
-                       rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       rng: np.random.Generator | None = None, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """One distinct row of x per centre: the nearest row not already taken by an earlier centre; rows at
     the same distance are chosen between by ``rng`` (row order only without one).
 
-    Returns (indices [k], distances [k]). Needs len(x) >= len(centres).
+    Returns (indices [k], distances [k]). Needs len(x) >= len(centres). The distances are computed for
+    ``chunk`` centres at a time ([chunk, n], never [k, n]), and taken rows are masked by their indices
+    (O(k) per centre, not a masked copy of the row).
     """
-    d = np.sqrt(squared_distances(centres, x))
-    taken = np.zeros(x.shape[0], dtype=bool)
+    taken: list[int] = []
     idx, dist = [], []
-    for c in range(centres.shape[0]):
-        row = np.where(taken, np.inf, d[c])
-        i = int(np.argmin(row)) if rng is None else argmax_random_tie(-row, rng)
-        taken[i] = True
-        idx.append(i)
-        dist.append(row[i])
+    for start in range(0, centres.shape[0], chunk):
+        block = np.sqrt(squared_distances(centres[start:start + chunk], x))
+        for row in block:
+            row[taken] = np.inf
+            if rng is None:
+                i = int(np.argmin(row))
+            else:   # argmax_random_tie(-row, rng), without negating the row
+                best = row.min()
+                tied = np.flatnonzero(row <= best + 1e-12 * max(1.0, abs(best)))
+                i = int(tied[0] if tied.size == 1 else rng.choice(tied))
+            taken.append(i)
+            idx.append(i)
+            dist.append(row[i])
     return np.array(idx, dtype=np.int64), np.array(dist)
 
 
@@ -218,19 +226,34 @@ class ALPs(Strategy):
     ``LoopData.surprisal`` can supply another, e.g. the masked-frame reconstruction error of a TAPT encoder
     pooled over time. This class does exactly:
     (1) L2-normalise each surprisal row (an all-zero row stays zero); (2) k-means (k-means++ init, seeded
-    from ``rng``) with k clusters; (3) per centre, the nearest not-yet-taken sample. Score: minus the
-    distance to its centre (closest, most typical, first).
+    from ``rng``, best of ``n_init``) with k clusters; (3) per centre, the nearest not-yet-taken sample.
+    Score: minus the distance to its centre (closest, most typical, first).
+
+    Archive scale (an approximation, on by default above ``sample`` candidates): k-means is fitted on
+    ``sample`` rows drawn at random, then ``refine`` Lloyd iterations on every row start from its centres;
+    step (3) uses every row. With at most ``sample`` candidates (or ``sample=0``) it is the exact k-means
+    on all rows. Its effect on the picks is measured in ``bench/bench_al_approx.py`` (bench/RESULTS.md).
     """
 
     requires = frozenset({"surprisal"})
-    n_init = 3
+
+    def __init__(self, n_init: int = 3, sample: int = 20_000, refine: int = 5):
+        if n_init < 1 or sample < 0 or refine < 0:
+            raise ValueError(f"n_init must be >= 1, sample and refine >= 0; got {n_init}, {sample}, {refine}")
+        self.n_init, self.sample, self.refine = int(n_init), int(sample), int(refine)
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
         s = view.surprisal
         norms = np.linalg.norm(s, axis=1, keepdims=True)
         s = s / np.where(norms > 0, norms, 1.0)
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(s)
-        idx, dist = nearest_to_centres(s, km.cluster_centers_, rng)
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng))
+        if self.sample and s.shape[0] > max(self.sample, k):
+            centres = km.fit(s[np.sort(rng.choice(s.shape[0], max(self.sample, k), replace=False))]).cluster_centers_
+            if self.refine:
+                centres = KMeans(n_clusters=k, init=centres, n_init=1, max_iter=self.refine).fit(s).cluster_centers_
+        else:
+            centres = km.fit(s).cluster_centers_
+        idx, dist = nearest_to_centres(s, centres, rng)
         return top_k_from(idx, -dist, rng)
 
 
