@@ -3,7 +3,6 @@ silently (issue 7)."""
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 

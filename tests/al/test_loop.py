@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +18,7 @@ from after.cli import main as cli
 from after.data.folds import write_folds
 from after.data.manifest import Utterance, write_manifest
 from after.data.splits import split_by_group
+from run_helpers import kill_mid_run
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 
@@ -45,6 +42,20 @@ def test_aulc_known_answers():
     assert aulc([0.0, 1.0], [0.0, 1.0], lo=0.25, hi=0.75) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         aulc([0.1, 0.1], [0.5, 0.6])
+
+
+def _record(r, n_labelled, picks, ua, n_pool=100):
+    return {"round": r, "n_labelled": n_labelled, "fraction": n_labelled / n_pool, "selected": [f"c{i}" for i in
+            range(picks)], "test_ua": ua, "test_wa": ua, "test_f1": ua, "seconds": {"train": 1.0}}
+
+
+def test_aulc_runs_over_the_budget_spent_when_a_round_labels_no_new_clip():
+    """Pairs asked about clips already labelled (or a round all skipped) spend budget but add no clip: the
+    curve's x-axis is the picks asked, so the summary has an AULC instead of 'fractions must increase'."""
+    recs = [_record(0, 10, 10, 0.4), _record(1, 10, 10, 0.6), _record(2, 20, 10, 0.6)]
+    assert summarize_rounds(recs)["aulc"] == pytest.approx(aulc([0.1, 0.2, 0.3], [0.4, 0.6, 0.6]))
+    plain = [_record(0, 10, 10, 0.4), _record(1, 15, 5, 0.5), _record(2, 25, 10, 0.7)]   # every pick labelled
+    assert summarize_rounds(plain)["aulc"] == pytest.approx(aulc([0.10, 0.15, 0.25], [0.4, 0.5, 0.7]))
 
 
 def test_round_log_drops_a_torn_last_line(tmp_path):
@@ -203,22 +214,8 @@ def test_kill_minus_nine_then_resume_gives_the_uninterrupted_run(tmp_path):
     reference = _rounds(tmp_path / "ref")
     assert len(reference) == 9
     run = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "after.cli", "al", str(config), "-o", str(run)]
-    killed_at = None
-    for attempt in range(20):     # kill as soon as some, but not all, rounds are done
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while proc.poll() is None and time.time() < deadline:
-            if (run / "rounds.jsonl").is_file() and len(_rounds(run)) >= 2 + attempt:
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.01)
-        proc.wait()
-        if proc.returncode == -signal.SIGKILL:
-            killed_at = len(_rounds(run))
-            break
-    assert killed_at is not None and killed_at < 9, "the run was never caught mid-way"
+    killed_at = kill_mid_run(config, run, lambda r: len(_rounds(r)))
+    assert 0 < killed_at < 9, "the run was never caught mid-way"
     labelled_before = json.loads((run / "pool.json").read_text())["labelled"]
     assert cli(["al", str(config), "-o", str(run)]) == 0
     resumed = _rounds(run)

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import yaml
 
 from after.al.records import RoundLog
 from after.cli import main as cli
+from run_helpers import kill_mid_run
 from test_loop import _config
 
 
@@ -53,22 +49,8 @@ def test_kill_minus_nine_keeps_the_pairs_asked(tmp_path):
     assert cli(["al", str(config), "-o", str(tmp_path / "ref")]) == 0
     reference = _rounds(tmp_path / "ref")
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "after.cli", "al", str(config), "-o", str(run)]
-    killed_at = None
-    for attempt in range(20):     # kill as soon as some, but not all, rounds are done
-        proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while proc.poll() is None and time.time() < deadline:
-            if (run / "rounds.jsonl").is_file() and len(_rounds(run)) >= 2 + attempt:
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.01)
-        proc.wait()
-        if proc.returncode == -signal.SIGKILL:
-            killed_at = len(_rounds(run))
-            break
-    assert killed_at is not None and killed_at < len(reference), "the run was never caught mid-way"
+    killed_at = kill_mid_run(config, run, lambda r: len(_rounds(r)))
+    assert 0 < killed_at < len(reference), "the run was never caught mid-way"
     pairs_before = json.loads((run / "pool.json").read_text())["pairs"]
     assert pairs_before
     assert cli(["al", str(config), "-o", str(run)]) == 0

@@ -8,6 +8,7 @@ import pytest
 
 from after.al.label_sheet import LabelSheetError
 from after.al.oracles import FileOracle, LabelsPending
+from run_helpers import write_sheet
 from after.al.pool import LabelPool
 
 CLASSES = ["ang", "neu", "sad"]
@@ -32,10 +33,7 @@ def _fill(path, answers):
     for r in rows:
         key = (r["id"], r.get("annotator", ""))
         r["label"] = r["label"] or answers.get(key, "")
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_sheet(path, rows)
 
 
 def test_a_pair_row_names_the_annotator_and_only_that_answer_is_returned(tmp_path):

@@ -13,6 +13,7 @@ import yaml
 
 from after.cli import main as cli
 from after.data.manifest import read_manifest
+from run_helpers import write_sheet
 from test_loop import _config
 
 TEAM = ["ana", "ben"]
@@ -47,10 +48,7 @@ def test_a_team_labels_through_the_sheet_one_chosen_person_per_pick(tmp_path, ca
             if not r["label"]:
                 r["label"] = truth[r["id"]]
                 answered_by[r["annotator"]] += 1
-        with open(run / "to_label.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_sheet(run / "to_label.csv", rows)
     else:
         pytest.fail("the run never finished")
     rows = _sheet(run)

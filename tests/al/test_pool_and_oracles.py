@@ -8,6 +8,7 @@ import pytest
 
 from after.al.oracles import FileOracle, LabelsPending, MultiAnnotatorOracle, Oracle, SimulatedOracle
 from after.al.pool import LabelPool, PoolError
+from run_helpers import write_sheet
 
 IDS = [f"utt{i}" for i in range(8)]
 TRUTH = {i: ("ang" if n % 2 else "neu") for n, i in enumerate(IDS)}
@@ -117,10 +118,7 @@ def fill(path, labels):
     rows = read_rows(path)
     for row in rows:
         row["label"] = labels.get(row["id"], row["label"])
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_sheet(path, rows)
 
 
 def test_file_oracle_waits_for_people_then_answers(tmp_path):

@@ -9,11 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_loop import CLASSES, _write_corpus  # noqa: E402
+from run_helpers import write_sheet  # noqa: E402
 
 from after.cli import main as cli  # noqa: E402
 from after.data.manifest import read_manifest, write_manifest  # noqa: E402
@@ -50,10 +50,7 @@ def _sheet(run: Path) -> list[dict]:
 
 
 def _write(run: Path, rows: list[dict]) -> None:
-    with open(run / "to_label.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_sheet(run / "to_label.csv", rows)
 
 
 def _fill(run: Path, truth: dict, special: dict | None = None) -> None:

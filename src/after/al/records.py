@@ -108,12 +108,24 @@ def summarize_rounds(records: Iterable[Mapping]) -> dict:
         "test_ua": recs[-1]["test_ua"],
         "test_wa": recs[-1]["test_wa"],
         "test_f1": recs[-1]["test_f1"],
-        "aulc": _aulc_or_none(frac, [r["test_ua"] for r in recs]),
+        "aulc": _aulc_or_none(spent_fractions(recs), [r["test_ua"] for r in recs]),
         "seconds": {k: float(sum(r["seconds"][k] for r in recs)) for k in recs[0]["seconds"]},
     }
     if recs[-1].get("test_note"):     # no test set: null figures and why, never invented ones
         out["test_note"] = recs[-1]["test_note"]
     return out
+
+
+def spent_fractions(records: Sequence[Mapping]) -> list[float]:
+    """The budget spent by each round, as a share of the pool: the picks asked so far (clips; after the cold
+    start, (clip, annotator) pairs for pair-wise strategies), skipped or unanswered ones included.
+
+    The AULC's x-axis. Without skips or pairs it equals the labelled fraction; with them the labelled count
+    can stand still while budget is spent (a round of pairs on clips already labelled, a round all skipped).
+    """
+    n_pool = records[0]["n_labelled"] / records[0]["fraction"] if records[0]["fraction"] else 1.0
+    spent = np.cumsum([len(r["selected"]) for r in records])
+    return [float(v / n_pool) for v in spent]
 
 
 def _aulc_or_none(fractions: Sequence[float], scores: Sequence[float | None]) -> float | None:
