@@ -160,3 +160,22 @@ def test_pool_share_is_seeded_sized_and_in_pool_order():
     a, b = pool_share(pool, 0.2, 0), pool_share(pool, 0.2, 1)
     assert len(a) == len(b) == 10 and a == pool_share(pool, 0.2, 0) and a != b
     assert a == sorted(a, key=pool.index) and pool_share(pool, 1.0, 3) == pool and len(pool_share(pool, 0.001, 0)) == 1
+
+
+def test_run_gmpatl_refuses_a_training_subset_with_validation_or_test_clips(tmp_path):
+    from after.data.manifest import read_manifest
+    from after.experiments.gmpatl import _fold_rows
+    from after.training.gmpatl.config import GMPATLConfig
+
+    write_grid(tmp_path)
+    manifest = read_manifest(tmp_path / "corpus" / "manifest.csv")
+    folds = read_folds(tmp_path / "corpus" / "folds.csv")
+    fold = folds[0]
+    cfg = GMPATLConfig(fold=fold.index)
+    train, val, test = _fold_rows(cfg, manifest, folds, list(fold.train[:3]))
+    assert [manifest[int(i)].id for i in train] == list(fold.train[:3]) and len(test) == len(fold.test)
+    for leak in (fold.val[0], fold.test[0]):
+        with pytest.raises(ConfigError, match="outside fold"):
+            _fold_rows(cfg, manifest, folds, [fold.train[0], leak])
+    with pytest.raises(ConfigError, match="empty"):
+        _fold_rows(cfg, manifest, folds, [])

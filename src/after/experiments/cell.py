@@ -114,7 +114,7 @@ def run_cell(spec: dict, run_dir: str, progress: Callable[[str, str, int, int], 
     """
     from after.experiments.gmpatl_cell import gmpatl_cell
 
-    missing = [k for k in SPEC_KEYS if k not in spec]
+    missing = [k for k in SPEC_KEYS + (("gmpatl",) if spec.get("kind") == "gmpatl" else ()) if k not in spec]
     if missing:
         raise ConfigError(f"cell spec lacks {missing}; build specs with after.experiments.grid.plan_cells")
     store = ResultsStore(spec["db_url"])

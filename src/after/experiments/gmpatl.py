@@ -67,9 +67,11 @@ def _fold_rows(cfg: GMPATLConfig, manifest: Manifest, folds,
     if train_ids is not None:
         keep = set(train_ids)
         outside = sorted(keep - set(fold.train))
-        if outside or not train_ids:
+        if outside:
             raise ConfigError(f"train_ids: {len(outside)} id(s) outside fold {cfg.fold}'s training clips "
-                              f"({', '.join(outside[:5])}) or none given; only training clips may be trained on")
+                              f"({', '.join(outside[:5])}); only training clips may be trained on")
+        if not keep:
+            raise ConfigError("train_ids is empty: give at least one of the fold's training clips")
         fold = dataclasses.replace(fold, train=tuple(i for i in fold.train if i in keep))
     return tuple(np.asarray(manifest.index_of(fold.ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
 
