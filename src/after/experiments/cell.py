@@ -1,4 +1,4 @@
-"""One grid cell: an active-learning run in its own directory, stored as one row of the results database.
+"""One grid cell: an active-learning run (or GMP-ATL) in its own directory, stored as one row of the results database.
 
 :func:`run_cell` is a plain module-level function of ``(spec, run_dir)`` with a plain-dict spec, so any
 executor can ship it to another process or machine (pickle, Ray); the results database is the only state
@@ -18,7 +18,8 @@ from after.results.store import CellResult, ResultsStore
 
 log = logging.getLogger(__name__)
 
-# optional: "stage_seconds" ({stage: seconds} spent for the cell before it ran, e.g. its fold's TAPT)
+# optional: "stage_seconds" ({stage: seconds} spent for the cell before it ran, e.g. its fold's TAPT);
+# "kind" ("gmpatl": a GMP-ATL cell) with "gmpatl" (after.experiments.gmpatl_cell.section_spec)
 SPEC_KEYS = ("run", "cell_key", "method", "strategy", "init", "tapt", "baseline", "label_ratio", "fold",
              "seed", "al_config", "overrides", "db_url")
 
@@ -76,18 +77,44 @@ def _stage_seconds(records: list[dict], wall_al: float, wall_final: float) -> di
             "evaluate": sums["evaluate"] + wall_final}
 
 
-def run_cell(spec: dict, run_dir: str, progress: Callable[[str, str, int, int], None] | None = None) -> dict:
-    """Run (or resume) one cell and store it; returns ``{cell_key, status, test_ua, test_wa, error}``.
-
-    A failure is stored as a ``failed`` row with its message and does not stop the grid. ``progress(cell_key,
-    stage, done, total)`` follows the cell's embeddings (in-process executors only: it does not cross
-    processes).
-    """
+def _al_cell(spec: dict, cell: Path, step: Callable[[str, int, int], None] | None) -> dict:
+    """An active-learning cell: `after al` in ``cell``, then its final evaluation; the CellResult fields."""
     from after.al.records import RoundLog, summarize_rounds
     from after.config import config_to_dict, load_config
     from after.experiments.active import ALConfig, run_active_learning
 
-    missing = [k for k in SPEC_KEYS if k not in spec]
+    t0 = time.perf_counter()
+    run_active_learning(spec["al_config"], spec["overrides"], cell, progress=step)
+    t1 = time.perf_counter()
+    final = final_evaluation(cell)
+    wall_final = time.perf_counter() - t1
+    records = RoundLog(cell / "rounds.jsonl").records()
+    summary = summarize_rounds(records)
+    bundle = cell / "model"       # `after al`'s model bundle: the learner after the last round
+    emb_path = cell / "pool_embeddings.npy"
+    np.save(emb_path, np.asarray(final["pool_embeddings"], dtype=np.float32))
+    return dict(
+        config=config_to_dict(load_config(ALConfig, cell / "config.yaml")), device=final["device"], cell_dir=str(cell),
+        bundle_path=str(bundle) if (bundle / "bundle.json").is_file() else None,
+        seconds={**spec.get("stage_seconds", {}), **_stage_seconds(records, t1 - t0, wall_final)},
+        test_ua=summary["test_ua"], test_wa=summary["test_wa"], test_f1=summary["test_f1"],
+        aulc=summary["aulc"], n_labelled=summary["n_labelled"], n_val_labels=final["n_val"],
+        pool_size=len(final["pool_ids"]), classes=final["classes"], confusion=final["confusion"],
+        rounds=records,
+        artifacts={"pool_embeddings": {"path": str(emb_path)}, "pool_ids": {"value": final["pool_ids"]}})
+
+
+def run_cell(spec: dict, run_dir: str, progress: Callable[[str, str, int, int], None] | None = None) -> dict:
+    """Run (or resume) one cell and store it; returns ``{cell_key, status, test_ua, test_wa, error}``.
+
+    A spec with ``kind: gmpatl`` runs GMP-ATL on a labelled share of the pool
+    (:mod:`after.experiments.gmpatl_cell`); any other an `after al` run. A failure is stored as a ``failed``
+    row with its message and does not stop the grid. ``progress(cell_key, stage, done, total)`` follows the
+    cell's embeddings or training stages (in-process executors only: it does not cross processes).
+    """
+    from after.experiments.gmpatl_cell import gmpatl_cell
+
+    missing = [k for k in SPEC_KEYS + (("gmpatl",) if spec.get("kind") == "gmpatl" else ()) if k not in spec]
     if missing:
         raise ConfigError(f"cell spec lacks {missing}; build specs with after.experiments.grid.plan_cells")
     store = ResultsStore(spec["db_url"])
@@ -96,27 +123,9 @@ def run_cell(spec: dict, run_dir: str, progress: Callable[[str, str, int, int], 
     store.write_cell(_result(spec, status="running", config={"overrides": spec["overrides"]},
                              cell_dir=str(cell), started_at=started))
     try:
-        t0 = time.perf_counter()
         step = (lambda stage, done, total: progress(spec["cell_key"], stage, done, total)) if progress else None
-        run_active_learning(spec["al_config"], spec["overrides"], cell, progress=step)
-        t1 = time.perf_counter()
-        final = final_evaluation(cell)
-        wall_final = time.perf_counter() - t1
-        records = RoundLog(cell / "rounds.jsonl").records()
-        summary = summarize_rounds(records)
-        bundle = cell / "model"       # `after al`'s model bundle: the learner after the last round
-        emb_path = cell / "pool_embeddings.npy"
-        np.save(emb_path, np.asarray(final["pool_embeddings"], dtype=np.float32))
-        result = _result(
-            spec, status="done", config=config_to_dict(load_config(ALConfig, cell / "config.yaml")),
-            device=final["device"], cell_dir=str(cell),
-            bundle_path=str(bundle) if (bundle / "bundle.json").is_file() else None,
-            seconds={**spec.get("stage_seconds", {}), **_stage_seconds(records, t1 - t0, wall_final)},
-            test_ua=summary["test_ua"], test_wa=summary["test_wa"], test_f1=summary["test_f1"],
-            aulc=summary["aulc"], n_labelled=summary["n_labelled"], n_val_labels=final["n_val"],
-            pool_size=len(final["pool_ids"]), classes=final["classes"], confusion=final["confusion"],
-            rounds=records, started_at=started, finished_at=time.time(),
-            artifacts={"pool_embeddings": {"path": str(emb_path)}, "pool_ids": {"value": final["pool_ids"]}})
+        body = gmpatl_cell if spec.get("kind") == "gmpatl" else _al_cell
+        result = _result(spec, status="done", started_at=started, **body(spec, cell, step), finished_at=time.time())
     except Exception as exc:   # noqa: BLE001 - one cell's failure is stored, the grid goes on
         log.exception("cell %s failed", spec["cell_key"])
         result = _result(spec, status="failed", error=f"{type(exc).__name__}: {exc}",

@@ -8,12 +8,13 @@ The method and which of its details are our choices: :mod:`after.training.gmpatl
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -54,12 +55,33 @@ def _clips(cfg: GMPATLConfig, manifest: Manifest, labels: list[str]):
                  gender=_gender_ids(manifest) if cfg.uses_gender else np.full(len(manifest), -100, np.int64))
 
 
-def _fold_rows(cfg: GMPATLConfig, manifest: Manifest, folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fold_rows(cfg: GMPATLConfig, manifest: Manifest, folds,
+               train_ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Manifest rows of the fold's train / val / test clips; ``train_ids``: train on these only (a subset
+    of the fold's training clips, e.g. a grid cell's labelled share; anything else is refused)."""
     chosen = [f for f in folds if f.index == cfg.fold]
     if not chosen:
         raise ConfigError(f"fold {cfg.fold} is not in the folds file (it has {[f.index for f in folds]}); "
                           "set `fold:` to one of them")
-    return tuple(np.asarray(manifest.index_of(chosen[0].ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
+    fold = chosen[0]
+    if train_ids is not None:
+        keep = set(train_ids)
+        outside = sorted(keep - set(fold.train))
+        if outside:
+            raise ConfigError(f"train_ids: {len(outside)} id(s) outside fold {cfg.fold}'s training clips "
+                              f"({', '.join(outside[:5])}); only training clips may be trained on")
+        if not keep:
+            raise ConfigError("train_ids is empty: give at least one of the fold's training clips")
+        fold = dataclasses.replace(fold, train=tuple(i for i in fold.train if i in keep))
+    return tuple(np.asarray(manifest.index_of(fold.ids(s)), dtype=np.int64) for s in ("train", "val", "test"))
+
+
+def _subset_record(train_ids: Sequence[str] | None) -> dict:
+    """What the fingerprint keeps of a training subset: its size and the sha256 of its sorted ids."""
+    if train_ids is None:
+        return {}
+    text = "\n".join(sorted(train_ids))
+    return {"train_subset": {"n": len(train_ids), "sha256": hashlib.sha256(text.encode()).hexdigest()}}
 
 
 def _check_gender(cfg: GMPATLConfig, clips, train: np.ndarray) -> None:
@@ -162,8 +184,13 @@ def _score(clips, rows: np.ndarray, proba: np.ndarray, n_classes: int) -> dict:
 
 
 def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path | None = None,
-               progress: Progress | None = None) -> dict:
-    """Run (or resume) the pipeline on ``cfg.fold``; returns the contents of ``RUN/metrics.json``."""
+               progress: Progress | None = None, train_ids: Sequence[str] | None = None) -> dict:
+    """Run (or resume) the pipeline on ``cfg.fold``; returns the contents of ``RUN/metrics.json``.
+
+    ``train_ids``: train on these clips of the fold's training set only (the grid's GMP-ATL cells: a
+    labelled share of the pool); the run directory's fingerprint holds their count and hash, and
+    ``metrics["train_ids"]`` lists them. Validation and test clips are the fold's, as without it.
+    """
     from after.training.gmpatl import stages
     from after.training.learners import seeded
     out = Path(run_dir)
@@ -172,10 +199,11 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
         manifest, folds = load_dataset(cfg.data, None, out)
         inputs = {"manifest": cfg.data.manifest or out / "manifest.csv",
                   "folds": cfg.data.folds or out / "folds.csv", **backbone_inputs(cfg.model.backbone)}
-        run.bind(config_to_dict(cfg), inputs, has_results=(out / "stages").is_dir())
+        run.bind({**config_to_dict(cfg), **_subset_record(train_ids)}, inputs, has_results=(out / "stages").is_dir(),
+                 defaults=config_to_dict(GMPATLConfig()))
         labels = manifest.labels()
         clips = _clips(cfg, manifest, labels)
-        train, val, test = _fold_rows(cfg, manifest, folds)
+        train, val, test = _fold_rows(cfg, manifest, folds, train_ids)
         _check_gender(cfg, clips, train)
         model = _build_model(cfg, len(labels))
         lam, summaries = cfg.gender_weight, {}
@@ -199,6 +227,7 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
         metrics = {**score, "labels": labels, "fold": cfg.fold, "seed": cfg.seed, "backbone": cfg.model.backbone,
                    "method": "gmp-atl" if cfg.uses_gender else "pseudo-tapt",
                    "n_train": len(train), "n_val": len(val), "n_test": len(test), "timings": timings,
+                   **({"train_ids": [manifest[int(i)].id for i in train]} if train_ids is not None else {}),
                    "stages": {k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in summaries.items()}}
         write_predictions([{"id": manifest[int(i)].id, "fold": cfg.fold, "seed": cfg.seed,
                             "true": int(clips.emotion[i]), "pred": int(p.argmax()), "proba": p}

@@ -1,4 +1,5 @@
-"""``after run``: the grid methods x label ratios x folds x seeds, each cell an active-learning run.
+"""``after run``: the grid methods x label ratios x folds x seeds, each cell an active-learning run (or,
+for ``GMP-ATL``, that pipeline trained once on a random labelled share of the pool).
 
 Run directory::
 
@@ -22,6 +23,7 @@ from typing import Callable
 from after.config import ConfigError, config_to_dict, load_config, resolve_path
 from after.experiments.cell import run_cell
 from after.experiments.executors import Executor, InProcessExecutor
+from after.experiments.gmpatl_cell import GmpatlSection, section_spec
 from after.experiments.methods import resolve_method
 from after.experiments.rundir import RunDirectory
 from after.experiments.tapt_stage import Progress as TaptProgress, TaptSection, make_tapt_stage
@@ -47,6 +49,9 @@ class GridConfig:
     # TAPT methods (TAPT+FT+Random, AFTER): an `after tapt` config and/or overrides, run once per fold on the
     # fold's training clips (see after/experiments/tapt_stage.py)
     tapt: TaptSection = TaptSection()
+    # the GMP-ATL method: an `after gmpatl` config and/or overrides (data, fold, seed come from the cells;
+    # the encoder from `backbone` or the cells' learner.backbone; see after/experiments/gmpatl_cell.py)
+    gmpatl: GmpatlSection = GmpatlSection()
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,13 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
     run = cfg.run_name or run_dir.resolve().name
     url = cfg.database or database_url(run_dir)
     specs = []
+    gmpatl = None
     for name in cfg.methods:
         m = resolve_method(name)
+        if m.kind == "gmpatl" and gmpatl is None:
+            local = resolve_path(base.learner.backbone, al_path)
+            gmpatl = section_spec(cfg.gmpatl, config_path, str(local.resolve()) if local.exists()
+                                  else base.learner.backbone)
         if m.tapt and not tapt_ready:
             raise ConfigError(f"method {name!r} needs a TAPT encoder per fold; add a `tapt:` section to the grid "
                               "config (config: an `after tapt` YAML and/or overrides: [steps=100, ...])")
@@ -94,12 +104,14 @@ def plan_cells(cfg: GridConfig, config_path: str | Path | None, run_dir: Path,
             for fold in cfg.folds:
                 for seed in cfg.seeds:
                     cell = [f"strategy={m.strategy}", f"init={m.init}",
-                            f"budget={round(ratio - base.init_fraction, 10)}", f"fold={fold}", f"seed={seed}"]
+                            f"budget={round(ratio - base.init_fraction, 10)}"] if m.kind == "al" else []
+                    cell += [f"fold={fold}", f"seed={seed}"]
                     specs.append({"run": run, "cell_key": cell_key(name, ratio, fold, seed), "method": name,
                                   "strategy": m.strategy, "init": m.init, "tapt": m.tapt, "baseline": m.baseline,
                                   "label_ratio": float(ratio), "fold": int(fold), "seed": int(seed),
                                   "al_config": str(al_path), "overrides": list(cfg.al_overrides) + cell,
-                                  "db_url": url})
+                                  "db_url": url, "kind": m.kind,
+                                  **({"gmpatl": gmpatl} if m.kind == "gmpatl" else {})})
     return specs
 
 

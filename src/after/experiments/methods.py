@@ -5,10 +5,16 @@ Adding a method is one entry. TAPT methods (``tapt=True``) need a TAPT encoder p
 grid refuses them.
 Besides the table, ``FT+<strategy>``, ``FT+<strategy>@<init>`` (and the same behind ``TAPT+``) name any acquisition strategy and cold
 start by their registry names (e.g. ``FT+margin@random``).
+
+``GMP-ATL`` is not an active-learning method (``kind="gmpatl"``): a cell of it trains the GMP-ATL pipeline
+once on a random share of the fold's pool of that cell's label ratio (drawn with the cell's seed) and has
+no rounds; its settings come from the grid config's ``gmpatl:`` section (see
+:mod:`after.experiments.gmpatl_cell`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from after.al.coldstart import COLD_STARTS
 from after.al.strategies import STRATEGIES
@@ -17,12 +23,18 @@ from after.config import ConfigError
 
 @dataclass(frozen=True)
 class Method:
-    """One grid method: acquisition, cold start, whether the encoder is TAPT-adapted, whether a baseline."""
+    """One grid method: acquisition, cold start, whether the encoder is TAPT-adapted, whether a baseline,
+    and what a cell of it runs (``al``: an `after al` run; ``gmpatl``: GMP-ATL on a random labelled share)."""
 
     strategy: str
     init: str = "kmeans"        # the paper's Table 7: random and entropy sampling share the k-means cold start
     tapt: bool = False
     baseline: bool = True       # the report marks non-baselines that beat the best baseline
+    kind: Literal["al", "gmpatl"] = "al"
+
+
+# what a method without acquisition rounds stores as its strategy (the report shows no curve or pick for it)
+NO_ROUNDS = "none"
 
 
 METHODS: dict[str, Method] = {
@@ -31,6 +43,8 @@ METHODS: dict[str, Method] = {
     "TAPT+FT+Random": Method("random", tapt=True),
     # the paper's method: TAPT, k-means cold start, then entropy acquisition with fine-tuning every round
     "AFTER": Method("entropy", "kmeans", tapt=True, baseline=False),
+    # Pan et al. 2024: trained once on the labelled data (here a random share of the pool), no rounds
+    "GMP-ATL": Method(NO_ROUNDS, "random", baseline=False, kind="gmpatl"),
 }
 
 

@@ -44,7 +44,14 @@ def open_results(target: str | Path) -> ResultsStore:
     return ResultsStore(target)
 
 
-STAGE_ORDER = ("tapt", "setup", "selection", "select", "score", "train", "evaluate")
+STAGE_ORDER = ("tapt", "setup", "selection", "select", "score", "multitask", "pseudo_labels", "retrain", "train",
+               "evaluate")
+NO_ROUNDS = "none"      # the strategy of a method without acquisition rounds (after.experiments.methods)
+
+
+def _roundless(cells) -> list[str]:
+    """Methods trained once on a random labelled share (GMP-ATL): no rounds, picks or learning curve."""
+    return list(dict.fromkeys(c["method"] for c in cells if c["strategy"] == NO_ROUNDS))
 
 
 def _pct(s: T.Stat) -> str:
@@ -100,8 +107,9 @@ def _time_section(cells, methods, ratios, reference, out: Path) -> Section:
             stages[c["method"]][k] = stages[c["method"]].get(k, 0.0) + v
     seen = list(dict.fromkeys(k for per in stages.values() for k in per))
     names = [k for k in STAGE_ORDER if k in seen] + [k for k in seen if k not in STAGE_ORDER]
-    stage_rows = [[m] + [f"{100 * stages[m].get(k, 0.0) / (sum(stages[m].values()) or 1.0):.0f} %" for k in names]
-                  for m in methods]
+    # "-": the method has no such stage (GMP-ATL selects nothing; an AL cell runs no GMP-ATL stage)
+    stage_rows = [[m] + [f"{100 * stages[m][k] / (sum(stages[m].values()) or 1.0):.0f} %" if k in stages[m] else "-"
+                         for k in names] for m in methods]
     note = (f"In brackets: time saved against {reference} on 100 % of the pool "
             f"({ref_s / 60:.2f} min mean)." if ref_s else
             f"No {reference} cell at 100 % labels is stored, so the time saved cannot be given.")
@@ -124,16 +132,19 @@ def _labels_section(cells, methods, ratios) -> Section:
     rows = [[f"{100 * r:g} %"] + [("" if (m, r) not in spent else
                                    f"{spent[(m, r)].mean:.0f} (val {val[(m, r)].mean:.0f})") for m in methods]
             for r in ratios]
+    once = _roundless(cells)
     return Section("Labels spent", text=["Labels bought per cell: the training labels the active-learning "
                                          "rounds asked for plus the validation clips (labelled too), mean over "
-                                         "cells; the validation share in brackets."],
+                                         "cells; the validation share in brackets."]
+                   + ([f"{', '.join(once)}: no rounds; trained once on a random share of the pool of the label "
+                       "ratio's size (drawn with the cell's seed), plus the same validation clips."] if once else []),
                    tables=[Table(["label ratio"] + list(methods), rows)])
 
 
 def _tsne_section(store, cells, methods, ratio, out: Path) -> Section | None:
     strategies = {c["method"]: c["strategy"] for c in cells}
     rand = next((m for m in methods if strategies[m] == "random"), None)
-    smart = next((m for m in reversed(methods) if strategies[m] != "random"), None)
+    smart = next((m for m in reversed(methods) if strategies[m] not in ("random", NO_ROUNDS)), None)
     if rand is None or smart is None:
         return None
     groups = T.by_method_ratio(cells)
