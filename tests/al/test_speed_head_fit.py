@@ -127,3 +127,12 @@ def test_a_linear_head_draws_no_hidden_mask_and_trains_as_the_direct_computation
     assert info["best_val_loss"] == pytest.approx(losses[-1], rel=1e-5)
     for (k, a), b in zip(fast.model.state_dict().items(), direct.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_features_in_fortran_order_are_kept_in_c_order_so_the_fused_mix_views_them():
+    rng = np.random.default_rng(6)
+    x = np.asfortranarray(rng.normal(size=(40, 3, 5)).astype(np.float32))
+    learner = EmbeddingLearner(x, HeadConfig(hidden_dim=4), 2, seed=0)
+    assert learner.x.is_contiguous()
+    np.testing.assert_allclose(learner.predict_proba(np.arange(40)),
+                               torch.softmax(learner.model(learner.x), -1).detach().numpy(), rtol=1e-5, atol=1e-6)
