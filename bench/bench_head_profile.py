@@ -24,9 +24,13 @@ from after.training.learners import EmbeddingLearner
 
 GROUPS = {   # aten operator -> what it is in the fit
     "aten::bernoulli_": "dropout masks (random numbers)",
+    "aten::lt_": "dropout masks (random numbers)", "aten::uniform_": "dropout masks (random numbers)",
     "aten::mm": "Linear layers (matrix products)", "aten::addmm": "Linear layers (matrix products)",
     "aten::mul": "element-wise: layer mix, dropout, their gradients", "aten::sum": "element-wise: layer mix, dropout, their gradients",
     "aten::index": "gathering the batch's rows",
+    "aten::_embedding_bag": "layer mix of the batch's rows (fused gather, embedding_bag)",
+    "aten::_embedding_bag_forward_only": "layer mix of the batch's rows (fused gather, embedding_bag)",
+    "aten::_embedding_bag_per_sample_weights_backward": "layer mix of the batch's rows (fused gather, embedding_bag)",
 }
 
 

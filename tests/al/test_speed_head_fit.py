@@ -109,3 +109,30 @@ def test_the_fast_fit_trains_the_same_head_as_the_direct_computation():
     assert info["best_val_loss"] == pytest.approx(losses[-1], rel=1e-5)
     for (k, a), b in zip(fast.model.state_dict().items(), direct.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_a_linear_head_draws_no_hidden_mask_and_trains_as_the_direct_computation():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 2, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    x += y[:, None, None] * 0.7
+    cfg = dataclasses.replace(HeadConfig(hidden_dim=0, batch_size=32), max_epochs=4, patience=100)
+    fast, direct = EmbeddingLearner(x, cfg, 3, seed=2), EmbeddingLearner(x, cfg, 3, seed=2)
+    assert fast.model.head.hidden_features == 0
+    assert DropoutMasks(0.3, 0, torch.device("cpu"))(5, 0) is None
+    tr, va = np.arange(150), np.arange(150, 200)
+    info = fast.fit(tr, y[tr], va, y[va])
+    losses = _direct_fit(direct, tr, y[tr], va, y[va], 4)
+    assert losses == sorted(losses, reverse=True) and info["best_epoch"] == 4
+    assert info["best_val_loss"] == pytest.approx(losses[-1], rel=1e-5)
+    for (k, a), b in zip(fast.model.state_dict().items(), direct.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_features_in_fortran_order_are_kept_in_c_order_so_the_fused_mix_views_them():
+    rng = np.random.default_rng(6)
+    x = np.asfortranarray(rng.normal(size=(40, 3, 5)).astype(np.float32))
+    learner = EmbeddingLearner(x, HeadConfig(hidden_dim=4), 2, seed=0)
+    assert learner.x.is_contiguous()
+    np.testing.assert_allclose(learner.predict_proba(np.arange(40)),
+                               torch.softmax(learner.model(learner.x), -1).detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -97,8 +97,8 @@ class MLPHead(nn.Module):
 
     @property
     def hidden_features(self) -> int:
-        """Width of the hidden layer's output (the input width for a linear head)."""
-        return self.out.in_features
+        """Width of the hidden layer's output; 0 for a linear head (no hidden dropout)."""
+        return self.out.in_features if isinstance(self.body, nn.Sequential) else 0
 
 
 class DropoutMasks:
@@ -119,7 +119,8 @@ class DropoutMasks:
             self._torch = torch.Generator(device=self.device).manual_seed(seed)
 
     def __call__(self, n: int, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
-        if self.p == 0:
+        """``[n, width]`` mask; None (no dropout) when p = 0 or width = 0."""
+        if self.p == 0 or width == 0:
             return None
         if self.device.type == "cpu":
             u = torch.from_numpy(self._np.random((n, width), dtype=np.float32))

@@ -174,7 +174,8 @@ class EmbeddingLearner:
         # norm_mean / norm_std [L, D]: saved with the learner's state and in model bundles
         x, self.norm_mean, self.norm_std = standardise(x, cfg.normalize, norm_idx, norm_groups)
         self.device = torch.device(device)
-        self.x = torch.from_numpy(x).to(self.device)
+        # C order: LayerMix.rows views it as [N*L, D] (a strided array would be copied at every step)
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         self._build_head(cfg, n_classes, seed)
 
     @classmethod

@@ -45,8 +45,10 @@ def standardise(x: np.ndarray, mode: str, ref_idx: np.ndarray | None = None,
         raise ConfigError(f"normalize: {mode!r} is not one of {', '.join(NORMALIZE_MODES)}")
     ref = x if ref_idx is None else x[np.asarray(ref_idx)]
     mean, std = statistics(ref)
-    if mode == "global":
-        return (x - mean) / std, mean, std
+    if mode == "global":   # one new [N, L, D] array, divided in place (not a second temporary copy)
+        out = x - mean
+        out /= std
+        return out, mean, std
     if groups is None or len(groups) != len(x):
         raise ConfigError(f"normalize: {mode} needs the {mode} of every row ({len(x)} rows, "
                           f"{'none' if groups is None else len(groups)} given); use normalize: global "
