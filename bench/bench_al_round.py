@@ -83,7 +83,7 @@ def main() -> None:
                     val_rows=np.arange(args.pool, args.pool + n_eval), y_val=y[args.pool:args.pool + n_eval],
                     test_rows=np.arange(args.pool + n_eval, len(x)), y_test=y[args.pool + n_eval:],
                     classes=CLASSES)
-    print(f"{'strategy':18s} {'score':>7s} {'select':>7s} {'train':>7s} {'evaluate':>8s} {'round':>7s}")
+    print(f"{'strategy':18s} {'score':>7s} {'select':>7s} {'train':>7s} {'evaluate':>8s} {'round':>7s} {'epochs':>6s}")
     for name in args.strategies.split(","):
         cfg = LoopConfig(strategy=name, init="random", init_fraction=args.labelled / args.pool,
                          schedule=((args.labelled + args.k) / args.pool,), seed=0)
@@ -97,7 +97,7 @@ def main() -> None:
             total = time.perf_counter() - t0
         s = rec["seconds"]
         print(f"{name:18s} {s['score']:7.2f} {s['select']:7.2f} {s['train']:7.2f} {s['evaluate']:8.2f} "
-              f"{total:7.2f}", flush=True)
+              f"{total:7.2f} {rec['fit']['epochs']:6d}", flush=True)
 
 
 if __name__ == "__main__":

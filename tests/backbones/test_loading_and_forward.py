@@ -104,3 +104,19 @@ def test_whisper_save_restores_full_position_table(tmp_path):
 def test_unknown_backbone_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="local model folder"):
         load_backbone(str(tmp_path / "nope-not-a-model"))
+
+
+@pytest.mark.parametrize("kind", ["whisper", "wav2vec2"])
+def test_saving_draws_no_transformers_progress_bar_and_restores_the_setting(tmp_path, capfd, kind):
+    from transformers.utils import logging as hf_logging
+    bb = load_backbone(make_tiny(kind, tmp_path / "m"))
+    hf_logging.enable_progress_bar()
+    capfd.readouterr()
+    bb.save_pretrained(str(tmp_path / "saved"))
+    out, err = capfd.readouterr()
+    assert "Writing model shards" not in out + err      # the bar broke the demo's own progress output
+    assert hf_logging.is_progress_bar_enabled()          # the user's setting is left as it was
+    hf_logging.disable_progress_bar()
+    bb.save_pretrained(str(tmp_path / "saved2"))
+    assert not hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()

@@ -238,3 +238,57 @@ def test_a_label_map_file_edited_in_place_is_refused(corpus, capsys):
     capsys.readouterr()
     assert main(["train", str(config), "-o", str(run)]) == 2
     assert f"labels file {corpus / 'map.yaml'}" in capsys.readouterr().err
+
+
+def test_weights_replaced_in_a_local_model_folder_are_refused_on_resume(corpus, capsys):
+    """A model folder is an input like the manifest: new weights in the same folder would mix two encoders."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
+    from tiny_encoders import make_tiny
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(make_tiny("wav2vec2", corpus / "w2v"))
+    config = _exp(corpus, model={"backbone": str(folder)}, max_folds=1)
+    run = corpus / "run"
+    assert main(["train", str(config), "-o", str(run)]) == 0
+    assert "backbone/model.safetensors" in json.loads((run / "fingerprint.json").read_text())["inputs"]
+    assert main(["train", str(config), "-o", str(run)]) == 0          # same weights: resumes
+    weights = folder / "model.safetensors"
+    state = load_file(str(weights))
+    save_file({k: v + 0.01 for k, v in state.items()}, str(weights), metadata={"format": "pt"})
+    capsys.readouterr()
+    before = _snapshot(run)
+    assert main(["train", str(config), "-o", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "backbone/model.safetensors" in err and "content changed" in err
+    assert _snapshot(run) == before                                    # nothing of the finished run is lost
+
+
+def test_a_fingerprint_from_before_model_folder_checks_still_resumes(corpus, caplog):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
+    from tiny_encoders import make_tiny
+
+    folder = Path(make_tiny("wav2vec2", corpus / "w2v"))
+    config = _exp(corpus, model={"backbone": str(folder)}, max_folds=1)
+    run = corpus / "run"
+    assert main(["train", str(config), "-o", str(run)]) == 0
+    fp = json.loads((run / "fingerprint.json").read_text())
+    fp["inputs"] = {k: v for k, v in fp["inputs"].items() if not k.startswith("backbone/")}   # as older after wrote it
+    (run / "fingerprint.json").write_text(json.dumps(fp))
+    assert main(["train", str(config), "-o", str(run)]) == 0
+    assert "predates model-folder checks" in caplog.text
+    assert "backbone/model.safetensors" in json.loads((run / "fingerprint.json").read_text())["inputs"]
+
+
+@pytest.mark.parametrize("value, resumes", [(True, True), (False, False)])
+def test_a_config_field_added_by_a_newer_after_is_no_change_while_it_keeps_its_default(corpus, capsys, value, resumes):
+    """A run made before a field existed ran with the field's default; resuming with that default is the same run."""
+    run = corpus / "run"
+    assert main(["train", str(_exp(corpus, max_folds=1)), "-o", str(run)]) == 0
+    fp = json.loads((run / "fingerprint.json").read_text())
+    del fp["config"]["final_model"]                       # as an after without the field wrote it (default: True)
+    (run / "fingerprint.json").write_text(json.dumps(fp))
+    capsys.readouterr()
+    rc = main(["train", str(_exp(corpus, max_folds=1, final_model=value)), "-o", str(run)])
+    assert rc == (0 if resumes else 2)
+    if not resumes:
+        assert "final_model (added: False)" in capsys.readouterr().err

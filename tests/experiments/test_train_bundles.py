@@ -17,12 +17,14 @@ from after.data.manifest import read_manifest  # noqa: E402
 from after.training.bundle import load_bundle  # noqa: E402
 
 
-def test_train_writes_fold_bundles_and_a_final_model(corpus):  # noqa: F811
+def test_train_writes_fold_bundles_and_a_final_model(corpus, capsys):  # noqa: F811
     cfg = {"data": {"manifest": "manifest.csv", "folds": "folds.csv"}, "model": {"backbone": "logmel"},
            "head": {"hidden_dim": 16}, "seeds": [0], "cache_dir": "cache"}
     (corpus / "exp.yaml").write_text(yaml.safe_dump(cfg))
     run = corpus / "run"
     assert main(["train", str(corpus / "exp.yaml"), "-o", str(run)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"after predict {run / 'model'}" in printed        # the user is told where the model is and how to use it
     manifest = read_manifest(corpus / "manifest.csv")
     feats = extract_embeddings("logmel", [u.path for u in manifest], cache_dir=corpus / "cache")
     for k in (1, 2):

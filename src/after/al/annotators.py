@@ -9,7 +9,8 @@ The paper's definitions (the strategy names ``individual_entropy``, ``group_entr
 
 * individual entropy (Eq. 12-13): H_indi(p^a | x) per (clip, annotator) pair; the pair with the highest
   entropy is chosen and that annotator asked. Per clip: u(x) = max_a H[p_a(. | x)], and
-  :func:`best_annotator` names the argmax annotator (:func:`individual_entropy`).
+  :func:`best_annotator` names the argmax annotator (:func:`individual_entropy`). The active-learning
+  loop queries this strategy pair by pair (:data:`PAIR_SCORES`, :func:`select_pairs`; see below).
 * group entropy (Eq. 14): the entropy of softmax(sum_a z_norm^a). The logits of each head are normalised
   as log-softmax (z_norm^a = log p_a, the only normalisation that makes logits of different heads
   comparable without a free scale), so the group distribution is softmax(sum_a log p_a), the normalised
@@ -21,6 +22,29 @@ The paper's definitions (the strategy names ``individual_entropy``, ``group_entr
 ACTOR-style averages (Wang & Plank 2023), kept under their own names: ``mean_individual_entropy`` (mean over
 heads of H[p_a]), ``mean_group_entropy`` (H of the mean probability), ``probability_variance``
 (sum_y Var_a p_a(y)) and ``weighted_mix`` (w * mean individual + (1 - w) * mean group, each / log c).
+
+Pair-wise querying (Eq. 13). The unit of acquisition of ``individual_entropy`` is a (clip, annotator)
+pair, so :class:`~after.al.loop.ActiveLearningLoop` asks the oracle for pairs and the oracle gives only
+that annotator's vote. What the loop does, and why:
+
+* A round of k acquisitions picks the k highest-entropy pairs (k = floor(Ns / tau), as for clips): the
+  budget Ns counts annotations (pairs asked), and two pairs of one round may share a clip.
+* A clip stays a candidate until every annotator with a head has been asked about it: a clip that has one
+  vote may be chosen again, in a later round or the same one, for another annotator. A pair is never
+  asked twice.
+* A clip is labelled for the clip-level learner (the consensus, the evaluation) once it has >= 1 vote;
+  its soft label (Eq. 17) is built from the votes it has.
+* The cold start (round 0) has no model to choose an annotator, so it asks every annotator about each of
+  its clips, as the other strategies do every round; this gives every annotator's head its first votes.
+* Annotators are identified by their evaluator id (``"E2:sad"``), as the heads are; only annotators that
+  have a trained head (they have voted before) are asked. A pair the annotator does not answer (the
+  simulated evaluator never labelled that clip, or a person wrote ``skip``) is spent: it counts as asked,
+  is never asked again, and gives no vote.
+
+The clip-level scores (group entropy Eq. 14, vote variance Eq. 15, mix, and the ACTOR-style averages) keep
+asking every annotator about each chosen clip: the paper defines them per clip. ``mix`` adds the clip's
+best pair entropy to its group entropy; the paper does not say that it asks one annotator, so it stays
+clip-level.
 """
 from __future__ import annotations
 
@@ -53,6 +77,31 @@ def individual_entropy(annotator_probs: np.ndarray) -> np.ndarray:
 def best_annotator(annotator_probs: np.ndarray) -> np.ndarray:
     """[n] the annotator of each clip's highest-entropy pair (Eq. 13's argmax over a)."""
     return pair_entropies(annotator_probs).argmax(axis=1)
+
+
+def select_pairs(pair_scores: np.ndarray, open_pairs: np.ndarray, k: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 13 taken k times: the ``k`` open (clip, annotator) pairs with the highest scores.
+
+    pair_scores: [n, a] (e.g. :func:`pair_entropies`); open_pairs: bool [n, a], True where the pair may
+    still be asked. Ties are broken by ``rng`` (a random order among equal scores, never the row order).
+    Returns ``(clips, annotators)``, each [min(k, open pairs)], highest score first.
+    """
+    scores = np.asarray(pair_scores, dtype=np.float64)
+    open_pairs = np.asarray(open_pairs, dtype=bool)
+    if scores.shape != open_pairs.shape or scores.ndim != 2:
+        raise ValueError(f"pair_scores {scores.shape} and open_pairs {open_pairs.shape} must both be [n, a]")
+    flat = np.flatnonzero(open_pairs.ravel())
+    if len(flat) == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    values = scores.ravel()[flat]
+    order = np.lexsort((rng.random(len(flat)), -values))[:k]
+    clips, who = np.divmod(flat[order], scores.shape[1])
+    return clips.astype(np.int64), who.astype(np.int64)
+
+
+# strategies whose unit of acquisition is a (clip, annotator) pair: name -> the [n, a] pair score
+PAIR_SCORES = {"individual_entropy": pair_entropies}
 
 
 def group_entropy(annotator_probs: np.ndarray) -> np.ndarray:

@@ -14,6 +14,13 @@ restarts from the last finished round with the same selections and no label lost
 
 Selection randomness comes from ``np.random.default_rng([seed, round])``, so a resumed round draws exactly
 what the uninterrupted one would have drawn.
+
+Pair-wise rounds: with ``individual_entropy`` (the paper's Eq. 13, a key of
+:data:`after.al.annotators.PAIR_SCORES`) every round after the cold start asks k (clip, annotator) pairs,
+and the oracle gives only those annotators' votes (:meth:`LabelPool.label_pairs`); ``selection_<r>.json``
+then also names each pair's annotator. The rules (a round of k is k pairs, a clip may be chosen again for
+another annotator, the cold start asks everyone) are in :mod:`after.al.annotators`. Every round records the
+clips labelled and the annotations (votes) bought, in total and in that round.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from after.al.annotators import soft_labels, split_vote
+from after.al.annotators import PAIR_SCORES, select_pairs, soft_labels, split_vote
 from after.al.coldstart import COLD_STARTS, ColdStart
 from after.al.pool import LabelPool, PoolLabel
 from after.al.records import RoundLog
@@ -231,6 +238,11 @@ def count_annotations(labels: Sequence[PoolLabel]) -> int:
     return sum(len(lab) if isinstance(lab, tuple) else 1 for lab in labels)
 
 
+def _annotators_of(record: dict) -> list[str]:
+    """The annotator asked per selected clip of a round record ("" where every annotator was asked)."""
+    return record.get("selected_annotators") or [""] * len(record.get("selected", []))
+
+
 def evaluate(learner, rows: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
     """UA / WA / macro-F1 on ``rows``; ``None`` each when there are no rows (nothing to measure)."""
     if len(rows) == 0:
@@ -302,11 +314,16 @@ class ActiveLearningLoop:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log = RoundLog(self.run_dir / "rounds.jsonl")
+        self._annotators: dict[int, list[str]] = {}      # round -> the annotator asked per pick (pair-wise)
         self.strategy = make_strategy(cfg)
         self.cold_start = make_cold_start(cfg)
         self.sizes = round_sizes(len(pool.ids), cfg)
         self._row_of = dict(zip(pool.ids, np.asarray(data.pool_rows)))
         self._pos = {i: p for p, i in enumerate(pool.ids)}
+        self.pairwise = cfg.strategy in PAIR_SCORES      # Eq. 13: one (clip, annotator) pair per acquisition
+        if self.pairwise and not getattr(learner, "learns_from_votes", False):
+            raise ValueError(f"strategy {cfg.strategy!r} asks single annotators; use a learner with one head per "
+                             "annotator (learner.kind: annotator_heads)")
         if data.strata is not None and len(data.strata) != len(pool.ids):
             raise ValueError(f"{len(data.strata)} strata for a pool of {len(pool.ids)} ids")
 
@@ -329,8 +346,8 @@ class ActiveLearningLoop:
     def _check_pool_holds(self, done: list[dict]) -> None:
         """Every clip selected in a finished round must be labelled in the pool: a pool state file that was
         deleted or replaced is an error, never an empty pool that silently restarts the labelling."""
-        missing = [i for rec in done for i in rec.get("selected", [])
-                   if not self.pool.is_labelled(i) and not self.pool.is_skipped(i)]
+        missing = [i for rec in done for i, a in zip(rec.get("selected", []), _annotators_of(rec))
+                   if not (self.pool.pair_asked(i, a) if a else self.pool.is_labelled(i) or self.pool.is_skipped(i))]
         if missing:
             where = self.pool.path or "the label pool"
             raise StateFileError(
@@ -347,6 +364,7 @@ class ActiveLearningLoop:
         if path.is_file():
             try:
                 saved = json.loads(path.read_text(encoding="utf-8"))
+                self._annotators[r] = list(saved.get("annotators", []))
                 return saved["ids"], saved["scores"], saved["seconds_score"], saved["seconds_select"]
             except (ValueError, KeyError, TypeError) as exc:
                 raise StateFileError(
@@ -354,6 +372,8 @@ class ActiveLearningLoop:
                     "Delete it and run the same command again: the selection is drawn again from the same seed "
                     "(clips already labelled keep their labels)") from None
         rng = np.random.default_rng([self.cfg.seed, r])
+        if self.pairwise and r > 0:
+            return self._select_pairs(r, path, rng)
         unl_ids = self.pool.unlabelled_ids()
         k = min(self.sizes[r], len(unl_ids))
         if self.data.strata is None:
@@ -373,6 +393,56 @@ class ActiveLearningLoop:
             t_score += ts
             t_select += tl
         _write_json(path, {"ids": ids, "scores": scores, "seconds_score": t_score, "seconds_select": t_select})
+        return ids, scores, t_score, t_select
+
+    def _evaluators(self) -> dict[int, str]:
+        """Trained annotator head -> the evaluator id it learns (heads are keyed by evaluator, vote_matrix)."""
+        slots: dict[str, int] = {}
+        vote_matrix(self.pool.labels_for(self.pool.labelled_ids()), self.data.classes, len(self.learner.heads), slots)
+        trained = np.asarray(self.learner.trained, dtype=bool)
+        return {h: e for e, h in slots.items() if trained[h]}
+
+    def _select_pairs(self, r: int, path: Path, rng: np.random.Generator):
+        """Round ``r``'s k (clip, annotator) pairs of the highest pair score (Eq. 13), among pairs never
+        asked and annotators whose head has votes; with strata, k is shared by their open clips."""
+        t0 = time.perf_counter()
+        evaluators = self._evaluators()
+        heads = sorted(evaluators)                        # predict_annotators' columns: the trained heads
+        active = [int(h) for h in np.flatnonzero(self.learner.trained)]
+        if not heads or active != heads:
+            raise ValueError(f"round {r}: the trained annotator heads {active} are not the evaluators that voted "
+                             f"{sorted(evaluators.values())}; individual entropy asks only annotators with votes")
+        names = [evaluators[h] for h in heads]
+        cand = [i for i in self.pool.ids if not self.pool.is_skipped(i)]
+        open_ = np.array([[not self.pool.pair_asked(i, a) for a in names] for i in cand], dtype=bool).reshape(
+            len(cand), len(names))
+        keep = open_.any(axis=1)
+        cand, open_ = [i for i, o in zip(cand, keep) if o], open_[keep]
+        k = min(self.sizes[r], int(open_.sum()))
+        if self.data.strata is None:
+            groups = [(np.arange(len(cand)), k)]
+        else:
+            stratum = np.asarray([str(self.data.strata[self._pos[i]]) for i in cand])
+            labels = sorted(set(stratum.tolist()))
+            members = [np.flatnonzero(stratum == g) for g in labels]
+            quotas = proportional_quotas([int(open_[m].sum()) for m in members], k)
+            groups = list(zip(members, quotas))
+        ids, who, scores, t_select = [], [], [], 0.0
+        for members, quota in groups:
+            if quota == 0:
+                continue
+            pair_scores = PAIR_SCORES[self.cfg.strategy](self.learner.predict_annotators(
+                self.rows([cand[m] for m in members])))
+            t2 = time.perf_counter()
+            clips, ann = select_pairs(pair_scores, open_[members], quota, rng)
+            t_select += time.perf_counter() - t2
+            ids += [cand[members[c]] for c in clips]
+            who += [names[a] for a in ann]
+            scores += [float(pair_scores[c, a]) for c, a in zip(clips, ann)]
+        t_score = time.perf_counter() - t0 - t_select      # the candidates' open pairs and the heads' scores
+        self._annotators[r] = who
+        _write_json(path, {"ids": ids, "annotators": who, "scores": scores, "seconds_score": t_score,
+                           "seconds_select": t_select})
         return ids, scores, t_score, t_select
 
     def _choose(self, r: int, candidates: list[str], k: int, rng: np.random.Generator):
@@ -419,11 +489,30 @@ class ActiveLearningLoop:
         A file oracle raises :class:`~after.al.oracles.LabelsPending` until people have answered.
         """
         ids, scores, t_score, t_select = self._select(r)
-        todo = [i for i in ids if not self.pool.is_labelled(i) and not self.pool.is_skipped(i)]
+        who = self._annotators.get(r, [])
+        if who:      # pair-wise: ask each chosen annotator about their clip, and no one else
+            todo = [(i, a) for i, a in zip(ids, who) if not self.pool.pair_asked(i, a)]
+        else:
+            todo = [i for i in ids if not self.pool.is_labelled(i) and not self.pool.is_skipped(i)]
         if todo and self.pool.wants_details:
             self.pool.describe(self._details(r, ids, scores))
-        self.pool.label(todo, round=r)   # LabelsPending (file oracle) passes through: rerun to resume
+        if who:
+            self.pool.label_pairs(todo, round=r)   # LabelsPending passes through, as below
+        else:
+            self.pool.label(todo, round=r)   # LabelsPending (file oracle) passes through: rerun to resume
         return ids, scores, t_score, t_select
+
+    def _bought(self, r: int, labelled: list[str], labels: list) -> dict:
+        """What round ``r`` bought: clips newly labelled and annotations (votes) newly given, and the pairs
+        asked one by one so far (pair-wise strategies)."""
+        before = self.log.records()
+        prev = before[-1] if before else {"n_labelled": 0, "n_annotations": 0}
+        out = {"round_clips": len(labelled) - prev["n_labelled"],
+               "round_annotations": count_annotations(labels) - prev["n_annotations"]}
+        if self.pairwise:
+            asked = self.pool.asked_pairs()
+            out.update(n_pairs_asked=len(asked), round_pairs_asked=sum(p.round == r for p in asked))
+        return out
 
     def run_round(self, r: int) -> dict:
         ids, scores, t_score, t_select = self.request(r)
@@ -453,7 +542,9 @@ class ActiveLearningLoop:
             "n_val_labels": n_val, "n_labels_total": len(labelled) + n_val,
             "fraction_with_val": (len(labelled) + n_val) / (len(self.pool.ids) + n_val),
             "n_annotations": count_annotations(labels), "n_skipped": len(self.pool.skipped_ids()),
+            **self._bought(r, labelled, labels),
             "strategy": self.cfg.init if r == 0 else self.cfg.strategy, "selected": ids, "scores": scores,
+            **({"selected_annotators": self._annotators[r]} if self._annotators.get(r) else {}),
             "val_ua": val["ua"], "val_wa": val["wa"], "val_f1": val["f1"],
             "test_ua": test["ua"], "test_wa": test["wa"], "test_f1": test["f1"],
             **({"test_note": self.data.no_test_reason or "no test clips"} if no_test else {}),

@@ -4,6 +4,12 @@ The pool is the only door to labels. It holds the candidate ids and an oracle; a
 :meth:`LabelPool.label`, which asks the oracle, and :meth:`LabelPool.labels_for` refuses any id not yet
 labelled. The manifest is never touched: the pool stores ids, and its state is a JSON file written
 atomically (:mod:`after.atomic`) so an interrupted run resumes where it stopped.
+
+Several annotators, asked one at a time (the paper's individual entropy, Eq. 13): :meth:`LabelPool.label_pairs`
+asks an oracle's ``query_pairs`` for (clip, annotator) pairs. Each answered pair adds that annotator's keyed
+vote (``"E2:sad"``) to the clip's label, a tuple of votes that grows; the clip counts as labelled from its
+first vote. Every pair asked is recorded (``asked_pairs``, in ``pool.json`` under ``pairs``), answered or not,
+and is never asked again; a clip labelled by a clip-level :meth:`LabelPool.label` had every annotator asked.
 """
 from __future__ import annotations
 
@@ -48,6 +54,15 @@ class LabelRecord:
     round: int
 
 
+@dataclass(frozen=True)
+class PairRecord:
+    """One (clip, annotator) pair asked: the annotator's vote (``"sad"``, ``"sad;neutral"``) or None."""
+    id: str
+    annotator: str
+    vote: str | None
+    round: int
+
+
 def _normalise_label(i: str, label: object) -> PoolLabel:
     if isinstance(label, str):
         if not label:
@@ -77,6 +92,8 @@ class LabelPool:
         self._oracle = oracle
         self._records: dict[str, LabelRecord] = {}
         self._skipped: dict[str, LabelRecord] = {}      # answered skip/unsure: out of the pool, not labelled
+        self._pairs: dict[tuple[str, str], PairRecord] = {}   # (clip, annotator) pairs asked one by one
+        self._paired: set[str] = set()                  # clips with a pair asked: not asked of everyone
         self.path = Path(path) if path is not None else None
         self.wants_details = callable(getattr(oracle, "set_details", None))
 
@@ -129,6 +146,10 @@ class LabelPool:
         again = [i for i in ids if i in self._records or i in self._skipped]
         if again:
             raise PoolError(f"id(s) already labelled: {again[:5]} (a label is never asked for twice)")
+        paired = self._paired.intersection(ids)
+        if paired:
+            raise PoolError(f"id(s) {sorted(paired)[:5]} were asked of single annotators; ask the others with "
+                            "label_pairs (a clip query would ask those annotators twice)")
         if not ids:
             return {}
         answers = self._oracle.query(ids)
@@ -145,6 +166,60 @@ class LabelPool:
         if self.path is not None:
             self.save(self.path)
         return labels
+
+    def pair_asked(self, i: str, annotator: str) -> bool:
+        """Whether ``annotator`` was asked about clip ``i``: one by one, or with every annotator of a clip query."""
+        return (i, annotator) in self._pairs or (i in self._records and i not in self._paired) \
+            or i in self._skipped
+
+    def asked_pairs(self) -> list[PairRecord]:
+        """Every pair asked one by one, in the order asked (answered or not)."""
+        return list(self._pairs.values())
+
+    def label_pairs(self, pairs: Sequence[tuple[str, str]], round: int) -> dict[tuple[str, str], str | None]:
+        """Ask the oracle's ``query_pairs`` for (clip, annotator) pairs never asked; record them under ``round``.
+
+        An answer adds the vote ``"annotator:label"`` to the clip's label (a tuple of votes), which counts as
+        labelled from its first vote; ``None`` (no vote) is recorded as asked and adds nothing. Nothing is
+        recorded unless every pair is answered (a pending file oracle leaves the pool unchanged).
+        """
+        pairs = [(str(i), str(a)) for i, a in pairs]
+        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
+            raise PoolError(f"round must be a non-negative integer, got {round!r}")
+        if len(set(pairs)) != len(pairs):
+            raise PoolError("pairs to ask must be unique")
+        known = set(self._ids)
+        unknown = [i for i, _ in pairs if i not in known]
+        if unknown:
+            raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
+        again = [p for p in pairs if self.pair_asked(*p)]
+        if again:
+            raise PoolError(f"pair(s) already asked: {again[:5]} (an annotator is never asked twice about a clip)")
+        if any(not a or ":" in a for _, a in pairs):
+            raise PoolError("every pair must name its annotator (an id without ':')")
+        if not pairs:
+            return {}
+        query = getattr(self._oracle, "query_pairs", None)
+        if query is None:
+            raise PoolError(f"{type(self._oracle).__name__} cannot ask one annotator about a clip (no query_pairs); "
+                            "individual entropy needs an oracle of several annotators (oracle: annotators)")
+        answers = query(pairs)
+        if set(answers) != set(pairs):
+            raise PoolError(f"the oracle answered {sorted(answers)[:5]} for a pair query of {pairs[:5]}")
+        for i, a in pairs:
+            vote = answers[(i, a)]
+            vote = None if vote is None or isinstance(vote, Skipped) else str(vote)
+            self._pairs[(i, a)] = PairRecord(i, a, vote, round)
+            self._paired.add(i)
+            if vote:
+                old = self._records.get(i)
+                votes = (old.label if old else ()) + (f"{a}:{vote}",)
+                self._records[i] = LabelRecord(i, votes, old.round if old else round)
+        log.info("round %d: asked %d (clip, annotator) pair(s), %d of %d clips labelled", round, len(pairs),
+                 len(self._records), len(self._ids))
+        if self.path is not None:
+            self.save(self.path)
+        return {p: self._pairs[p].vote for p in pairs}
 
     def labels_for(self, ids: Iterable[str]) -> list[PoolLabel]:
         """Labels of ``ids``, in order; raises PoolError for any id the oracle has not labelled."""
@@ -174,7 +249,9 @@ class LabelPool:
 
         return {"version": FORMAT_VERSION, "ids": list(self._ids),
                 "labelled": [{"id": r.id, "label": enc(r.label), "round": r.round} for r in self._records.values()],
-                "skipped": [{"id": r.id, "answer": r.label, "round": r.round} for r in self._skipped.values()]}
+                "skipped": [{"id": r.id, "answer": r.label, "round": r.round} for r in self._skipped.values()],
+                **({"pairs": [{"id": r.id, "annotator": r.annotator, "vote": r.vote, "round": r.round}
+                              for r in self._pairs.values()]} if self._pairs else {})}
 
     def save(self, path: str | Path) -> Path:
         """Write the state atomically (temp file + rename)."""
@@ -218,6 +295,15 @@ class LabelPool:
             if rec["id"] not in known or rec["id"] in pool._records or rec["id"] in pool._skipped:
                 raise PoolError(f"{p}: skipped id {rec['id']!r} is unknown, repeated or also labelled")
             pool._skipped[rec["id"]] = LabelRecord(rec["id"], str(rec["answer"]), int(rec["round"]))
+        for rec in state.get("pairs", []):
+            key = (str(rec["id"]), str(rec["annotator"]))
+            if key[0] not in known or key in pool._pairs:
+                raise PoolError(f"{p}: asked pair {key} is unknown or repeated")
+            vote = rec["vote"]
+            if vote is not None and f"{key[1]}:{vote}" not in pool._records.get(key[0], LabelRecord("", (), 0)).label:
+                raise PoolError(f"{p}: the vote of pair {key} is missing from the clip's label")
+            pool._pairs[key] = PairRecord(key[0], key[1], None if vote is None else str(vote), int(rec["round"]))
+            pool._paired.add(key[0])
         return pool
 
     @classmethod

@@ -77,16 +77,25 @@ def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 512) -> np.ndarray:
+def min_squared_distance(x: np.ndarray, centres: np.ndarray, chunk: int = 512, rows: int = 4096) -> np.ndarray:
     """[n] squared distance from each row of x to its nearest centre (inf when there are no centres).
 
-    Chunked over the centres (a [n, chunk] block at a time), in the dtype of ``x`` (float32 stays float32)."""
+    Blocks of ``rows`` x ``chunk`` (a few MB, in cache; never [n, chunk]), in the dtype of ``x`` (float32
+    stays float32): min_j (|c_j|^2 - 2 x.c_j), computed in place, then + |x|^2."""
     out = np.full(x.shape[0], np.inf)
-    xx = np.einsum("ij,ij->i", x, x)
-    for start in range(0, centres.shape[0], chunk):
-        c = centres[start:start + chunk].astype(x.dtype, copy=False)
-        d = xx[:, None] + np.einsum("ij,ij->i", c, c)[None, :] - 2.0 * (x @ c.T)
-        out = np.minimum(out, d.min(axis=1))
+    if centres.shape[0] == 0:
+        return out
+    centres = centres.astype(x.dtype, copy=False)
+    cc = np.einsum("ij,ij->i", centres, centres)
+    for r in range(0, x.shape[0], rows):
+        xr = x[r:r + rows]
+        best = np.full(xr.shape[0], np.inf, dtype=x.dtype)
+        for start in range(0, centres.shape[0], chunk):
+            g = xr @ centres[start:start + chunk].T
+            g *= -2.0
+            g += cc[None, start:start + chunk]
+            np.minimum(best, g.min(axis=1), out=best)
+        out[r:r + rows] = best + np.einsum("ij,ij->i", xr, xr)
     return np.maximum(out, 0.0)
 
 
@@ -119,17 +128,28 @@ class CoreSet(Strategy):
 
     Each pick is the candidate farthest (Euclidean) from every labelled embedding and every earlier pick;
     its score is that distance. With no labelled embeddings (m = 0) the pool mean stands in for the
-    labelled set, so the first pick is the candidate farthest from it. Exact; the min-distance vector is
-    updated incrementally (one O(n d) product per pick, float32 when the embeddings are).
+    labelled set, so the first pick is the candidate farthest from it. Exact, and lazy: a candidate's
+    distance to its nearest centre only shrinks as picks are added, so the last value computed is an upper
+    bound; each pick brings the bounds of the largest candidates up to date (their distances to the picks
+    made since) in descending order, until the largest fresh distance beats every stale bound (ties
+    within the tolerance of :func:`argmax_random_tie` included). The same picks as the full update of every
+    distance after every pick, which reads all n embeddings per pick (``lazy=False``).
     """
 
     requires = frozenset({"embeddings", "labelled_embeddings"})
+
+    def __init__(self, lazy: bool = True, block: int = 256):
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
+        self.lazy, self.block = bool(lazy), int(block)
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
         x = view.embeddings
         centres = view.labelled_embeddings if view.labelled_embeddings.shape[0] else x.mean(axis=0, keepdims=True)
         min_d = min_squared_distance(x, centres)
         dist = _Incremental(x)
+        if self.lazy:
+            return _lazy_k_center(dist, min_d, k, rng, self.block)
         chosen, scores = [], []
         for _ in range(k):
             i = argmax_random_tie(min_d, rng)
@@ -138,6 +158,62 @@ class CoreSet(Strategy):
             np.minimum(min_d, dist.to(i), out=min_d)
             min_d[i] = -np.inf  # never picked again
         return Selection(np.array(chosen), np.array(scores))
+
+
+def _lazy_k_center(dist: _Incremental, bound: np.ndarray, k: int, rng: np.random.Generator, block: int
+                   ) -> Selection:
+    """Greedy k-center with lazy updates: ``bound[i]`` is row i's squared distance to its nearest centre
+    counting the first ``seen[i]`` picks, an upper bound on the true one."""
+    x, norms = dist.x, dist.norms
+    seen = np.zeros(len(bound), dtype=np.int64)
+    chosen: list[int] = []
+    scores = []
+    for _ in range(k):
+        m = min(len(bound), 4 * block)
+        top = np.argpartition(-bound, m - 1)[:m] if m < len(bound) else np.arange(len(bound))
+        order = top[np.argsort(-bound[top], kind="stable")]
+        start_bounds = bound[order]
+        picks = np.asarray(chosen, dtype=np.int64)
+        pos, best = 0, -np.inf
+        while pos < len(order):
+            if best > -np.inf and start_bounds[pos] < best - 1e-12 * max(1.0, abs(best)):
+                break                                   # no stale bound can reach (or tie) the best
+            blk = order[pos:pos + block]
+            _refresh(x, norms, bound, seen, blk, picks)
+            best = max(best, float(bound[blk].max()))
+            pos += len(blk)
+        if pos >= len(order) and m < len(bound):        # the top ran out: every row, the full way
+            _refresh(x, norms, bound, seen, np.flatnonzero(seen < len(chosen)), picks)
+        i = argmax_random_tie(bound, rng) if pos >= len(order) else _argmax_fresh(bound, order[:pos], rng)
+        chosen.append(i)
+        scores.append(np.sqrt(max(bound[i], 0.0)))
+        bound[i] = -np.inf
+    return Selection(np.array(chosen), np.array(scores))
+
+
+def _refresh(x: np.ndarray, norms: np.ndarray, bound: np.ndarray, seen: np.ndarray, rows: np.ndarray,
+             picks: np.ndarray) -> None:
+    """Bring ``bound[rows]`` up to date with the picks each row has not seen yet (in place)."""
+    rows = rows[(seen[rows] < len(picks)) & (bound[rows] > -np.inf)]
+    if len(rows) == 0 or len(picks) == 0:
+        return
+    first = int(seen[rows].min())
+    new = picks[first:]
+    # float64 products (exact for float32 inputs): a row's distances do not depend on the block it is in,
+    # so rows that are copies of each other stay tied, as in the full update
+    d = norms[rows][:, None] + norms[new][None, :] - 2.0 * (x[rows].astype(np.float64) @ x[new].T.astype(np.float64))
+    d[np.arange(len(new))[None, :] < (seen[rows] - first)[:, None]] = np.inf   # picks a row has seen
+    bound[rows] = np.minimum(bound[rows], np.maximum(d, 0.0).min(axis=1))
+    seen[rows] = len(picks)
+
+
+def _argmax_fresh(bound: np.ndarray, fresh: np.ndarray, rng: np.random.Generator) -> int:
+    """``argmax_random_tie(bound, rng)`` when every row that can reach the maximum is in ``fresh``: the
+    tied rows in ascending row order, as ``np.flatnonzero`` gives them over the whole array."""
+    vals = bound[fresh]
+    best = vals.max()
+    tied = np.sort(fresh[vals >= best - 1e-12 * max(1.0, abs(best))])
+    return int(tied[0] if tied.size == 1 else rng.choice(tied))
 
 
 def kmeans_pp(dist, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
@@ -188,21 +264,29 @@ class BADGE(Strategy):
 
 
 def nearest_to_centres(x: np.ndarray, centres: np.ndarray,
-                       rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       rng: np.random.Generator | None = None, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """One distinct row of x per centre: the nearest row not already taken by an earlier centre; rows at
     the same distance are chosen between by ``rng`` (row order only without one).
 
-    Returns (indices [k], distances [k]). Needs len(x) >= len(centres).
+    Returns (indices [k], distances [k]). Needs len(x) >= len(centres). The distances are computed for
+    ``chunk`` centres at a time ([chunk, n], never [k, n]), and taken rows are masked by their indices
+    (O(k) per centre, not a masked copy of the row).
     """
-    d = np.sqrt(squared_distances(centres, x))
-    taken = np.zeros(x.shape[0], dtype=bool)
+    taken: list[int] = []
     idx, dist = [], []
-    for c in range(centres.shape[0]):
-        row = np.where(taken, np.inf, d[c])
-        i = int(np.argmin(row)) if rng is None else argmax_random_tie(-row, rng)
-        taken[i] = True
-        idx.append(i)
-        dist.append(row[i])
+    for start in range(0, centres.shape[0], chunk):
+        block = np.sqrt(squared_distances(centres[start:start + chunk], x))
+        for row in block:
+            row[taken] = np.inf
+            if rng is None:
+                i = int(np.argmin(row))
+            else:   # argmax_random_tie(-row, rng), without negating the row
+                best = row.min()
+                tied = np.flatnonzero(row <= best + 1e-12 * max(1.0, abs(best)))
+                i = int(tied[0] if tied.size == 1 else rng.choice(tied))
+            taken.append(i)
+            idx.append(i)
+            dist.append(row[i])
     return np.array(idx, dtype=np.int64), np.array(dist)
 
 
@@ -218,19 +302,34 @@ class ALPs(Strategy):
     ``LoopData.surprisal`` can supply another, e.g. the masked-frame reconstruction error of a TAPT encoder
     pooled over time. This class does exactly:
     (1) L2-normalise each surprisal row (an all-zero row stays zero); (2) k-means (k-means++ init, seeded
-    from ``rng``) with k clusters; (3) per centre, the nearest not-yet-taken sample. Score: minus the
-    distance to its centre (closest, most typical, first).
+    from ``rng``, best of ``n_init``) with k clusters; (3) per centre, the nearest not-yet-taken sample.
+    Score: minus the distance to its centre (closest, most typical, first).
+
+    Archive scale (an approximation, on by default above ``sample`` candidates): k-means is fitted on
+    ``sample`` rows drawn at random, then ``refine`` Lloyd iterations on every row start from its centres;
+    step (3) uses every row. With at most ``sample`` candidates (or ``sample=0``) it is the exact k-means
+    on all rows. Its effect on the picks is measured in ``bench/bench_al_approx.py`` (bench/RESULTS.md).
     """
 
     requires = frozenset({"surprisal"})
-    n_init = 3
+
+    def __init__(self, n_init: int = 3, sample: int = 20_000, refine: int = 5):
+        if n_init < 1 or sample < 0 or refine < 0:
+            raise ValueError(f"n_init must be >= 1, sample and refine >= 0; got {n_init}, {sample}, {refine}")
+        self.n_init, self.sample, self.refine = int(n_init), int(sample), int(refine)
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
         s = view.surprisal
         norms = np.linalg.norm(s, axis=1, keepdims=True)
         s = s / np.where(norms > 0, norms, 1.0)
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(s)
-        idx, dist = nearest_to_centres(s, km.cluster_centers_, rng)
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng))
+        if self.sample and s.shape[0] > max(self.sample, k):
+            centres = km.fit(s[np.sort(rng.choice(s.shape[0], max(self.sample, k), replace=False))]).cluster_centers_
+            if self.refine:
+                centres = KMeans(n_clusters=k, init=centres, n_init=1, max_iter=self.refine).fit(s).cluster_centers_
+        else:
+            centres = km.fit(s).cluster_centers_
+        idx, dist = nearest_to_centres(s, centres, rng)
         return top_k_from(idx, -dist, rng)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Sequence
@@ -26,6 +27,22 @@ Waves = Sequence["np.ndarray | torch.Tensor"]
 class MissingWeightsError(AfterError, RuntimeError):
     """A checkpoint whose encoder tensors did not all load (transformers only logs this), or whose weights
     file is truncated or damaged."""
+
+
+@contextlib.contextmanager
+def quiet_hub_progress():
+    """Silence transformers' own progress bars (e.g. "Writing model shards") for the block, then restore them.
+
+    A library saving a checkpoint should not draw a bar in the middle of the caller's own progress output.
+    """
+    from transformers.utils import logging as hf_logging
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from after.backbones.base import Backbone, BackboneOutput, Waves, as_tensors, frame_mask
+from after.backbones.base import Backbone, BackboneOutput, Waves, as_tensors, frame_mask, quiet_hub_progress
 from after.backbones.loading import check_loaded, from_pretrained
 
 log = logging.getLogger(__name__)
@@ -98,4 +98,5 @@ class SSLBackbone(Backbone):
         return BackboneOutput(hidden, frame_mask(self.valid_frames(n_samples), hidden.shape[2]))
 
     def save_pretrained(self, path: str) -> None:
-        self.model.save_pretrained(path)
+        with quiet_hub_progress():
+            self.model.save_pretrained(path)

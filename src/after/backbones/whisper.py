@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from after.backbones.base import Backbone, BackboneOutput, Waves, as_tensors, frame_mask
+from after.backbones.base import Backbone, BackboneOutput, Waves, as_tensors, frame_mask, quiet_hub_progress
 from after.backbones.loading import check_loaded, from_pretrained
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ class WhisperBackbone(Backbone):
         shell = WhisperModel(cfg)       # a throwaway decoder: the checkpoint format users load expects it
         shell.encoder = self.encoder
         state = {k: v for k, v in shell.state_dict().items() if k.startswith("encoder.")}
-        shell.save_pretrained(path, state_dict=state)
+        with quiet_hub_progress():
+            shell.save_pretrained(path, state_dict=state)
         self.fe.save_pretrained(path)
         Path(path, "README.after.txt").write_text(f"Encoder of {self.source}, saved by after.\n")

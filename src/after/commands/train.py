@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -46,4 +47,8 @@ def _handle(args: argparse.Namespace) -> int:
                   f"{metrics['wa_mean']:.3f} ± {metrics['wa_std']:.3f}", f"{metrics['f1_mean']:.3f}", "")
     console.print(table)
     console.print(f"run directory: {args.output} (metrics.json, predictions.csv, confusion.png)")
+    model = Path(args.output) / "model"
+    if (model / "bundle.json").is_file():
+        console.print(f"model trained on every labelled clip: {model}  (label new audio: "
+                      f"after predict {model} AUDIO_OR_FOLDER -o predictions.csv)", soft_wrap=True)
     return 0

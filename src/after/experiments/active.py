@@ -36,7 +36,7 @@ from after.data.labels import load_label_map
 from after.data.sources import DataConfig, _label_map, input_files, resolved
 from after.experiments.al_data import is_pool_layout, load_al_inputs, subsample
 from after.errors import StateFileError
-from after.experiments.rundir import RunDirectory
+from after.experiments.rundir import RunDirectory, backbone_inputs
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 from after.training.normalization import norm_groups
 
@@ -77,6 +77,9 @@ class ALConfig(LoopConfig):
     classes: tuple[str, ...] = ()       # the classes annotators choose from; required for an unlabelled pool
     val_from_pool: float = 0.0          # a pool without data.val: validation labels bought first (count or fraction)
     labels_file: str = "to_label.csv"   # file oracle: relative to the run directory
+    # file oracle + learner.kind annotator_heads: the team's ids (one head each); each person gets sheet rows of
+    # their own, and individual entropy asks one chosen person per pick (Eq. 13)
+    annotators: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
@@ -127,7 +130,7 @@ def make_oracle(cfg: ALConfig, manifest: Manifest, pool_ids: list[str], run_dir:
         return SimulatedOracle({i: manifest.by_id(i).emotion for i in pool_ids})
     if oracle == "file":
         return FileOracle(labels_path(cfg, run_dir), {i: manifest.by_id(i) for i in pool_ids},
-                          allowed_labels=classes)
+                          allowed_labels=classes, annotators=cfg.annotators)
     lmap = label_map if label_map is not None else load_label_map("keep")
     keyed = cfg.learner.kind == "annotator_heads"     # heads are keyed by the evaluator's id
     return MultiAnnotatorOracle({i: evaluator_votes(manifest.by_id(i), manifest.labels(), lmap, keyed=keyed)
@@ -195,17 +198,38 @@ def _column(utt, name: str) -> str:
     raise ConfigError(f"stratify_by: {name!r} is not a manifest column (try corpus, speaker, gender, language)")
 
 
-def check_learner(cfg: ALConfig) -> None:
-    """Annotator heads need votes from the oracle and a head count from the config, never from the data."""
+def check_learner(cfg: ALConfig) -> ALConfig:
+    """Annotator heads need votes from the oracle and a head count from the config, never from the data.
+
+    Returns ``cfg``, with ``learner.n_annotators`` set to the team's size for a file oracle with ``annotators``.
+    """
+    if cfg.annotators and not (cfg.learner.kind == "annotator_heads" and cfg.oracle == "file"):
+        raise ConfigError("annotators: a team of annotators is for oracle: file with learner.kind: annotator_heads "
+                          "(one head per person); remove it, or set both")
     if cfg.learner.kind != "annotator_heads":
-        return
+        return cfg
+    if cfg.oracle == "file":
+        if not cfg.annotators:
+            raise ConfigError("learner.kind: annotator_heads with oracle: file needs annotators: the team's ids "
+                              "(e.g. [ana, ben, chen]), one head each; every person gets label-sheet rows of "
+                              "their own")
+        if cfg.learner.n_annotators not in (0, len(cfg.annotators)):
+            raise ConfigError(f"learner.n_annotators: {cfg.learner.n_annotators} heads for {len(cfg.annotators)} "
+                              "annotators; leave it out (one head per annotator) or make them equal")
+        bad = [a for a in cfg.annotators if not str(a).strip() or ":" in str(a) or str(a) != str(a).strip()]
+        if bad or len(set(cfg.annotators)) != len(cfg.annotators):
+            raise ConfigError(f"annotators: {list(cfg.annotators)} must be distinct ids without ':' or "
+                              "surrounding spaces")
+        return replace(cfg, learner=replace(cfg.learner, n_annotators=len(cfg.annotators)))
     if cfg.oracle != "annotators":
-        raise ConfigError(f"learner.kind: annotator_heads needs oracle: annotators (one vote per evaluator); "
-                          f"with oracle: {cfg.oracle} only one label per clip arrives and every head but the "
-                          "first would stay untrained. Use learner.kind: embedding")
+        raise ConfigError(f"learner.kind: annotator_heads needs oracle: annotators (one vote per evaluator) or "
+                          f"oracle: file with annotators (the team's ids); with oracle: {cfg.oracle} only one "
+                          "label per clip arrives and every head but the first would stay untrained. Use "
+                          "learner.kind: embedding")
     if cfg.learner.n_annotators < 1:
         raise ConfigError("learner.n_annotators: set the number of evaluators (one head each) for "
                           "learner.kind: annotator_heads; it is not read from the unqueried clips' votes")
+    return cfg
 
 
 def _pool_ids(cfg: ALConfig, train_ids: tuple[str, ...]) -> list[str]:
@@ -311,7 +335,7 @@ def run_active_learning(config_path: str | Path | None, overrides: list[str] | N
         raise ConfigError(f"strategy {cfg.strategy!r} / init {cfg.init!r}: strategy must be one of "
                           f"{sorted(STRATEGIES)}, init one of {sorted(COLD_STARTS)}")
     check_stratify_by(cfg)
-    check_learner(cfg)
+    cfg = check_learner(cfg)
     make_strategy(cfg), make_cold_start(cfg)   # strategy_args / init_args refused before any work
     local = resolve_path(cfg.learner.backbone, config_path)   # a folder named relative to the config file
     cfg = replace(cfg, data=resolved(cfg.data, config_path),
@@ -326,8 +350,9 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
     inputs = load_al_inputs(cfg, config_path, run)
     manifest, classes, pool_ids = inputs.manifest, inputs.classes, inputs.pool_ids
     cfg = replace(cfg, oracle=resolve_oracle(cfg, manifest, pool_ids + inputs.val_pool_ids))
-    rundir.bind(config_to_dict(cfg), input_files(cfg.data, config_path, run), has_results=_has_results(run),
-                volatile=("learner.cache_dir",))
+    rundir.bind(config_to_dict(cfg), {**input_files(cfg.data, config_path, run), **backbone_inputs(cfg.learner.backbone)},
+                has_results=_has_results(run),
+                volatile=("learner.cache_dir",), defaults=config_to_dict(ALConfig()))
     rows = [manifest.by_id(i) for i in inputs.all_ids]      # manifest rows: a segment is read as its span
     emb_progress = (lambda d, n: progress("embeddings", d, n)) if progress else None
     label_map = _label_map(cfg.data.labels, config_path)
@@ -359,6 +384,9 @@ def _run_locked(cfg: ALConfig, config_path, rundir: RunDirectory, progress) -> d
                     "fold": None if is_pool_layout(cfg.data) else cfg.fold,
                     "pool_size": len(pool_ids), "classes": classes, "backbone": cfg.learner.backbone,
                     "oracle": cfg.oracle, "n_skipped": len(pool.skipped_ids()),
+                    # k clips, m annotations: votes bought (and, pair-wise, the pairs asked)
+                    "n_annotations": records[-1]["n_annotations"],
+                    **({"n_pairs_asked": records[-1]["n_pairs_asked"]} if "n_pairs_asked" in records[-1] else {}),
                     # validation labels are labels too: both shares, without and with them
                     "n_val_labels": n_val, "n_val_from_pool": len(bought),
                     "n_labels_total": summary["n_labelled"] + n_val,

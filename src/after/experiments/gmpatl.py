@@ -22,7 +22,7 @@ from after.config import ConfigError, config_to_dict, resolve_path
 from after.data.manifest import Manifest
 from after.data.sources import load_dataset, resolved
 from after.evaluation.metrics import confusion_matrix, macro_f1, unweighted_accuracy, weighted_accuracy
-from after.experiments.rundir import RunDirectory
+from after.experiments.rundir import RunDirectory, backbone_inputs
 from after.reports.run_files import write_json, write_predictions
 from after.training.gmpatl.config import GMPATLConfig
 
@@ -171,7 +171,7 @@ def run_gmpatl(cfg: GMPATLConfig, run_dir: str | Path, config_path: str | Path |
     with RunDirectory(out) as run:
         manifest, folds = load_dataset(cfg.data, None, out)
         inputs = {"manifest": cfg.data.manifest or out / "manifest.csv",
-                  "folds": cfg.data.folds or out / "folds.csv"}
+                  "folds": cfg.data.folds or out / "folds.csv", **backbone_inputs(cfg.model.backbone)}
         run.bind(config_to_dict(cfg), inputs, has_results=(out / "stages").is_dir())
         labels = manifest.labels()
         clips = _clips(cfg, manifest, labels)

@@ -45,22 +45,51 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested config dicts, as ``key (old -> new)``."""
+# the files of a local model folder whose bytes decide the features (weights, architecture, front end)
+_BACKBONE_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "*.bin")
+BACKBONE_PREFIX = "backbone/"
+
+
+def backbone_inputs(backbone: str | Path) -> dict[str, Path]:
+    """``{"backbone/<file>": path}`` for a local model folder's weight and config files; ``{}`` for a name
+    (``logmel``, an alias, a hub id), whose content this machine does not hold.
+
+    A run directory fingerprints them like the manifest: weights replaced in place (a TAPT run writing into
+    the same folder, a re-download of another revision) would otherwise mix two encoders in one run.
+    """
+    folder = Path(backbone)
+    if not folder.is_dir():
+        return {}
+    files = sorted({f for pattern in _BACKBONE_FILES for f in folder.glob(pattern) if f.is_file()})
+    return {f"{BACKBONE_PREFIX}{f.name}": f for f in files}
+
+
+def config_changes(old: Any, new: Any, prefix: str = "", defaults: Any = None) -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts, as ``key (old -> new)``.
+
+    ``defaults`` (the same nesting): a key missing from ``old`` whose new value is its default is no change;
+    it is a field a newer after added, and the run that lacks it ran with that default.
+    """
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         out: list[str] = []
+        defaults = defaults if isinstance(defaults, Mapping) else {}
         for k in sorted(set(old) | set(new), key=str):
             key = f"{prefix}{k}"
             if k not in old:
-                out.append(f"{key} (added: {new[k]!r})")
+                if k not in defaults or _plain(defaults[k]) != _plain(new[k]):
+                    out.append(f"{key} (added: {new[k]!r})")
             elif k not in new:
                 out.append(f"{key} (removed: was {old[k]!r})")
             else:
-                out += config_changes(old[k], new[k], key + ".")
+                out += config_changes(old[k], new[k], key + ".", defaults.get(k))
         return out
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
         old, new = list(old), list(new)
     return [] if old == new else [f"{prefix.rstrip('.') or 'config'} ({old!r} -> {new!r})"]
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 class RunDirectory:
@@ -135,12 +164,14 @@ class RunDirectory:
         return saved
 
     def bind(self, config: Mapping[str, Any], inputs: Mapping[str, str | Path], *, has_results: bool,
-             volatile: Sequence[str] = ()) -> dict:
+             volatile: Sequence[str] = (), defaults: Mapping[str, Any] | None = None) -> dict:
         """Check ``config`` + the content of ``inputs`` against the saved fingerprint, then save both.
 
         ``has_results``: whether the directory already holds results of a run (then any difference is an
         error); without results, a new fingerprint replaces the old one. ``volatile``: dotted config keys
         the results do not depend on (a cache folder); they are saved in config.yaml but not compared.
+        ``defaults``: the config's defaults as a dict; a key the saved config lacks (a field added by a newer
+        after) is no change while it keeps its default, so results of an older version stay resumable.
         """
         self._require_lock()
         new = self.fingerprint(config, inputs, volatile)
@@ -148,13 +179,17 @@ class RunDirectory:
         if old is None and has_results:
             log.warning("%s holds results but no %s (written by an older after): its config and inputs cannot be "
                         "checked; they are recorded now", self.path, FINGERPRINT_NAME)
+        if old is not None and has_results:
+            old = _with_new_backbone_inputs(old, new)
+        changes: list[str] = []
         if old is not None and old != new and has_results:
-            changes = config_changes(old["config"], new["config"])
+            changes = config_changes(old["config"], new["config"], defaults=defaults)
             for name in sorted(set(old["inputs"]) | set(new["inputs"])):
                 if old["inputs"].get(name) != new["inputs"].get(name):
                     where = inputs.get(name, name)
                     changes.append(f"{name} file {where} (its content changed since this run began)"
                                    if name in old["inputs"] and name in new["inputs"] else f"input {name} ({where})")
+        if changes:
             raise RunDirectoryError(
                 f"{self.path} holds results of another run; changed: {'; '.join(changes)}. Resume it with the "
                 f"same config and input files, or choose a new run directory (-o).")
@@ -166,6 +201,18 @@ class RunDirectory:
     def _require_lock(self) -> None:
         if self._lock_fh is None:
             raise RuntimeError("RunDirectory.bind called without holding the lock (use it as a context manager)")
+
+
+def _with_new_backbone_inputs(old: dict, new: dict) -> dict:
+    """A fingerprint written before model folders were fingerprinted takes the folder's files as they are now
+    (logged): results made by an older after stay resumable; from now on the folder is checked."""
+    if any(name.startswith(BACKBONE_PREFIX) for name in old["inputs"]):
+        return old
+    added = {k: v for k, v in new["inputs"].items() if k.startswith(BACKBONE_PREFIX)}
+    if added:
+        log.warning("this run directory's fingerprint predates model-folder checks; the backbone's files (%s) are "
+                    "recorded now and checked from the next resume on", ", ".join(sorted(added)))
+    return {**old, "inputs": {**old["inputs"], **added}}
 
 
 def _lock_exclusive(fh) -> None:

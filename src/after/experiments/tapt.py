@@ -28,7 +28,7 @@ import torch
 from after.atomic import atomic_write_text
 from after.config import config_to_dict, load_config, resolve_path
 from after.data.sources import load_dataset, resolved
-from after.experiments.rundir import RunDirectory
+from after.experiments.rundir import RunDirectory, backbone_inputs
 from after.tapt.config import TaptConfig
 from after.tapt.pool import fold_train_clips, pool_hash, read_audio_list, subsample
 from after.tapt.trainer import CHECKPOINT_NAME, Clip, TaptError, TaptTrainer
@@ -80,7 +80,8 @@ def run_tapt(config_path: str | Path | None, overrides: list[str] | None, run_di
     with RunDirectory(run_dir) as run:
         done = run.path / BACKBONE_DIR / TAPT_JSON
         run.bind(config_to_dict(cfg), _fingerprint_inputs(cfg, run.path),
-                 has_results=(run.path / CHECKPOINT_NAME).is_file() or done.is_file())
+                 has_results=(run.path / CHECKPOINT_NAME).is_file() or done.is_file(),
+                 defaults=config_to_dict(TaptConfig()))
         if done.is_file():
             log.info("%s is finished; its adapted encoder is %s", run.path, done.parent)
             return json.loads(done.read_text(encoding="utf-8"))
@@ -96,9 +97,11 @@ def run_tapt(config_path: str | Path | None, overrides: list[str] | None, run_di
 
 
 def _fingerprint_inputs(cfg: TaptConfig, run_dir: Path) -> dict[str, Path]:
+    source = backbone_inputs(cfg.backbone)      # the encoder TAPT starts from
     if cfg.data.manifest:
-        return {"manifest": Path(cfg.data.manifest), **({"folds": Path(cfg.data.folds)} if cfg.data.folds else {})}
-    return {}   # corpora: the config names them; their manifest and folds are made inside the run directory
+        return {"manifest": Path(cfg.data.manifest), **({"folds": Path(cfg.data.folds)} if cfg.data.folds else {}),
+                **source}
+    return source   # corpora: the config names them; their manifest and folds are made inside the run directory
 
 
 def _device(cfg: TaptConfig) -> torch.device:

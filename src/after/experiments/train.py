@@ -27,7 +27,7 @@ from after.data.sources import DataConfig, input_files, load_dataset, resolved
 from after.errors import StateFileError
 from after.evaluation.metrics import (confusion_matrix, macro_f1, summarize, unweighted_accuracy,
                                       weighted_accuracy)
-from after.experiments.rundir import RunDirectory
+from after.experiments.rundir import RunDirectory, backbone_inputs
 from after.reports.run_files import plot_confusion, write_json, write_predictions
 from after.training.config import HeadConfig, ModelConfig, TrainConfig
 from after.training.normalization import norm_groups
@@ -163,8 +163,9 @@ def _run_locked(cfg: ExperimentConfig, run: RunDirectory, config_path, progress:
     cfg = resolve_paths(cfg, config_path)
     manifest, folds = load_dataset(cfg.data, None, out)
     has_results = any((out / "folds").glob("*.json")) or (out / "metrics.json").is_file()
-    run.bind(config_to_dict(cfg), input_files(cfg.data, None, out), has_results=has_results,
-             volatile=("cache_dir",))
+    run.bind(config_to_dict(cfg), {**input_files(cfg.data, None, out), **backbone_inputs(cfg.model.backbone)},
+             has_results=has_results,
+             volatile=("cache_dir",), defaults=config_to_dict(ExperimentConfig()))
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
     labels = manifest.labels()
     y = np.asarray([labels.index(u.emotion) for u in manifest])

@@ -7,6 +7,13 @@ IEMOCAP, votes keyed by evaluator id, ``"C-E2:sad"``, go to that evaluator's hea
 :func:`after.al.loop.vote_matrix`). A head trains only on the clips its annotator voted on. The consensus
 prediction is the mean of the trained heads, i.e. the expected vote share.
 
+With individual entropy (Eq. 13) the loop asks one annotator per acquisition, so a clip holds only the
+votes that were asked for, and each head learns exactly those (its row of the vote matrix is -1 elsewhere;
+no head is ever given another annotator's vote or the clip's consensus). A head with no vote yet is not
+trained on anything: it stays out of :meth:`AnnotatorHeadsLearner.predict_annotators`, the consensus and
+the pair scores, so its annotator is not asked until the cold start, which asks every annotator about
+each of its clips, has given it votes. An annotator who voted on no cold-start clip is never asked.
+
 Early stopping: validation clips carry one (consensus) label, not each annotator's vote, and a head that
 models an idiosyncratic annotator *should* disagree with the consensus. So each head stops on the loss of
 its own annotator's training votes; the validation set is still used for the round's reported metrics.

@@ -23,7 +23,7 @@ from torch import nn
 from after.atomic import atomic_open
 from after.errors import StateFileError
 from after.training.config import HeadConfig
-from after.training.heads import LayerMix, MLPHead, badge_gradients
+from after.training.heads import DropoutMasks, LayerMix, MLPHead, badge_gradients
 from after.training.losses import as_soft_labels, check_finite, inverse_frequency_weights, soft_cross_entropy
 from after.training.normalization import standardise
 
@@ -130,6 +130,20 @@ def load_learner_state(path) -> tuple[dict, int]:
             "(the previous round's state is kept), or start a new run directory") from None
 
 
+def _masked_hidden(x_t: torch.Tensor, full: torch.Tensor, w_t: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor,
+                   scale: float) -> torch.Tensor:
+    """``relu(x (W * keep)^T * scale + b)`` for ``x_t = x^T [D, n]``, ``w_t = W^T [D, H]``, from ``full = x W^T *
+    scale + b``: minus the dropped columns' product, or the kept columns' product alone when they are fewer
+    (rows of ``x_t`` and ``w_t`` are gathered, contiguous)."""
+    drop = torch.nonzero(~keep).squeeze(1)
+    if len(drop) == 0:
+        return torch.relu(full)
+    if 2 * len(drop) <= len(keep):
+        return torch.addmm(full, x_t[drop].t(), w_t[drop], alpha=-scale).relu_()
+    kept = torch.nonzero(keep).squeeze(1)
+    return torch.addmm(bias, x_t[kept].t(), w_t[kept], alpha=scale).relu_()
+
+
 class EmbeddingLearner:
     """Frozen fast path: only the head trains, on precomputed embeddings ``[N, L, D]`` (or ``[N, D]``).
 
@@ -141,7 +155,10 @@ class EmbeddingLearner:
     row is standardised with its own group's statistics over all the group's rows, test rows included:
     their audio only, never a label (unsupervised adaptation, :mod:`after.training.normalization`);
     ``norm_mean`` / ``norm_std`` stay the global ones of ``norm_idx`` (the fallback model bundles keep).
-    Training is full-batch Adam up to ``cfg.batch_size`` rows.
+    Training is full-batch Adam up to ``cfg.batch_size`` rows. A training step mixes the layers of its rows
+    straight from the pool's features (:meth:`LayerMix.rows`, no gathered copy) and draws its dropout
+    masks from a private stream per fit (:class:`~after.training.heads.DropoutMasks`, seeded like the fit's
+    shuffling): the same algorithm and dropout distribution as ``nn.Dropout``, another random stream.
     """
 
     def __init__(self, features: np.ndarray, cfg: HeadConfig, n_classes: int, seed: int = 0,
@@ -196,10 +213,23 @@ class EmbeddingLearner:
         self.model.load_state_dict(state)
         self.model.eval()
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        if self.model.training and self.cfg.input_noise > 0:
-            x = x + self.cfg.input_noise * torch.randn_like(x)
-        return soft_cross_entropy(self.model(x), y, w)
+    def _train_logits(self, rows: torch.Tensor, masks: DropoutMasks) -> torch.Tensor:
+        """Training-mode logits of pool rows ``rows``: the layer mix straight from the pool's features (no
+        gathered copy), then the head with dropout masks from ``masks``. With ``input_noise`` the rows are
+        gathered, since the noise is drawn per layer before the mix."""
+        if self.cfg.input_noise > 0:
+            x = self.x[rows]
+            mixed = self.model.mix(x + self.cfg.input_noise * torch.randn_like(x))
+        else:
+            mixed = self.model.mix.rows(self.x, rows)
+        head = self.model.head
+        return head.forward_masked(mixed, masks(len(rows), mixed.shape[1], mixed.dtype),
+                                   masks(len(rows), head.hidden_features, mixed.dtype))
+
+    @torch.no_grad()
+    def _val_loss(self, rows: torch.Tensor, y: torch.Tensor) -> float:
+        """Eval-mode loss over ``rows`` (unweighted: class weights describe the training labels only)."""
+        return float(soft_cross_entropy(self.model.head(self.model.mix.rows(self.x, rows)), y, None))
 
     def fit(self, train_idx, y_train, val_idx, y_val) -> dict:
         t0 = time.perf_counter()
@@ -214,24 +244,25 @@ class EmbeddingLearner:
             log.warning("fit without validation rows: early stopping on the training loss")
             va, yva = tr, ytr
         w = torch.from_numpy(inverse_frequency_weights(ytr_np)).to(self.device) if self.cfg.class_weights else None
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
+                               fused=self.device.type == "cpu" or None)   # one kernel per step on the CPU
         self._n_fits += 1
         best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
-        x_tr, x_va = self.x[tr], self.x[va]     # gathered once per fit, not once per step from the whole pool
-        with seeded(self.seed * 1_000_003 + self._n_fits), few_threads(self.device):
+        fit_seed = self.seed * 1_000_003 + self._n_fits
+        masks = DropoutMasks(self.cfg.dropout, fit_seed, self.device)
+        with seeded(fit_seed), few_threads(self.device):
             for epoch in range(1, self.cfg.max_epochs + 1):
                 self.model.train()
                 perm = torch.randperm(len(tr)).to(self.device)
                 for start in range(0, len(perm), self.cfg.batch_size):
                     pos = perm[start:start + self.cfg.batch_size]
-                    loss = self._loss(x_tr[pos], ytr[pos], w)
+                    loss = soft_cross_entropy(self._train_logits(tr[pos], masks), ytr[pos], w)
                     check_finite(loss, f"epoch {epoch}, training batch {start // self.cfg.batch_size + 1}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                 self.model.eval()
-                with torch.no_grad():   # unweighted: class weights describe the training labels only
-                    val = float(self._loss(x_va, yva, None))
+                val = self._val_loss(va, yva)
                 check_finite(val, f"epoch {epoch}, validation loss")
                 if val < best - 1e-6:
                     best, best_epoch = val, epoch
@@ -250,12 +281,13 @@ class EmbeddingLearner:
     @torch.no_grad()
     def _mixed(self, idx) -> torch.Tensor:
         """``[n, D]`` the layer mix of rows ``idx``: everything before the head's first dropout, computed once
-        per call in chunks (never a gathered copy of all ``[n, L, D]`` rows at once)."""
+        per call in chunks, each mixed straight from the pool's features (:meth:`LayerMix.rows`: no gathered
+        ``[n, L, D]`` copy at all)."""
         self.model.eval()
         rows = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
         out = torch.empty((len(rows), self.x.shape[2]), dtype=self.x.dtype, device=self.device)
         for s in range(0, len(rows), self.infer_chunk):
-            out[s:s + self.infer_chunk] = self.model.mix(self.x[rows[s:s + self.infer_chunk]])
+            out[s:s + self.infer_chunk] = self.model.mix.rows(self.x, rows[s:s + self.infer_chunk])
         return out
 
     def _logits(self, idx) -> torch.Tensor:
@@ -271,28 +303,37 @@ class EmbeddingLearner:
         units for every clip, i.e. it is one draw of the weights w_t, as BALD's and BatchBALD's
         p(y_1..y_b | w_t) assume (per-clip masks would give each clip its own weights). A mask on a
         layer's input is a mask on its weight columns, so the layer mix (before the first dropout) runs
-        once and each chunk of rows meets all T masked weight matrices in one matrix product."""
+        once, and sample t's hidden layer is the unmasked product minus the dropped columns' share:
+        ``x (W m_t)^T = x W^T - x[:, drop_t] W[:, drop_t]^T``, a product over about p of the columns
+        instead of all of them (exact up to float rounding; the kept columns when fewer are kept)."""
         mixed = self._mixed(idx)
         head = self.model.head
         p = float(self.cfg.dropout)
+        scale = 1.0 / max(1.0 - p, 1e-12)
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
 
-        def masked(layer: nn.Linear) -> torch.Tensor:   # [T, out, in]: columns dropped, survivors scaled
-            keep = (torch.rand((n_samples, 1, layer.in_features), generator=gen) >= p).to(layer.weight.dtype)
-            return layer.weight[None] * keep.to(self.device) / max(1.0 - p, 1e-12)
+        def keep(layer: nn.Linear) -> torch.Tensor:    # [T, in] bool: the columns sample t keeps
+            return (torch.rand((n_samples, 1, layer.in_features), generator=gen) >= p)[:, 0].to(self.device)
 
         first = head.body[1] if isinstance(head.body, nn.Sequential) else None
-        w_out = masked(head.out)                                          # [T, c, H]
-        w_in = masked(first) if first is not None else None               # [T, H, D]
+        keep_out = keep(head.out)                                                   # drawn first, as before
+        w_out = head.out.weight[None] * keep_out[:, None, :].to(head.out.weight.dtype) * scale   # [T, c, H]
         out = np.empty((len(mixed), self.n_classes, n_samples), dtype=np.float32)
+        if first is None:   # a linear head: the only dropout is on the output layer's input
+            for s in range(0, len(mixed), self.infer_chunk):
+                logits = torch.einsum("nd,tcd->nct", mixed[s:s + self.infer_chunk], w_out)
+                out[s:s + self.infer_chunk] = torch.softmax((logits + head.out.bias[None, :, None]).float(), 1).cpu().numpy()
+            return out
+        keep_in = keep(first)
+        w_t = first.weight.t().contiguous()                                        # [D, H]: columns as rows
         for s in range(0, len(mixed), self.infer_chunk):
-            x = mixed[s:s + self.infer_chunk]
-            if w_in is not None:
-                h = torch.relu(torch.einsum("nd,thd->nth", x, w_in) + first.bias)   # [n, T, H]
-            else:
-                h = x[:, None, :].expand(-1, n_samples, -1)
-            logits = torch.einsum("nth,tch->nct", h, w_out) + head.out.bias[None, :, None]
-            out[s:s + self.infer_chunk] = torch.softmax(logits.float(), 1).cpu().numpy()
+            x_t = mixed[s:s + self.infer_chunk].t().contiguous()                    # [D, n]: columns as rows
+            full = torch.addmm(first.bias, x_t.t(), w_t, alpha=scale)              # every column kept, / (1 - p)
+            logits = torch.empty((n_samples, x_t.shape[1], self.n_classes), dtype=x_t.dtype, device=x_t.device)
+            for t in range(n_samples):
+                h = _masked_hidden(x_t, full, w_t, first.bias, keep_in[t], scale)
+                torch.addmm(head.out.bias, h, w_out[t].t(), out=logits[t])
+            out[s:s + self.infer_chunk] = torch.softmax(logits.float(), 2).permute(1, 2, 0).cpu().numpy()
         return out
 
     @torch.no_grad()
