@@ -93,11 +93,16 @@ def _direct_fit(learner: EmbeddingLearner, tr, y_tr, va, y_va, epochs: int) -> l
     return losses
 
 
+def _separable(seed: int, n: int, layers: int, dim: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """[n, layers, dim] features whose mean moves with the class (3 classes): a head learns them every epoch."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, layers, dim)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    return x + y[:, None, None].astype(np.float32) * shift, y
+
+
 def test_the_fast_fit_trains_the_same_head_as_the_direct_computation():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(400, 3, 10)).astype(np.float32)
-    y = rng.integers(0, 3, 400)
-    x += y[:, None, None] * 0.5
+    x, y = _separable(3, 400, 3, 10, 0.5)
     cfg = dataclasses.replace(HeadConfig(hidden_dim=8, batch_size=64), max_epochs=6, patience=100)
     fast = EmbeddingLearner(x, cfg, 3, seed=4)
     direct = EmbeddingLearner(x, cfg, 3, seed=4)
@@ -112,10 +117,7 @@ def test_the_fast_fit_trains_the_same_head_as_the_direct_computation():
 
 
 def test_a_linear_head_draws_no_hidden_mask_and_trains_as_the_direct_computation():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(200, 2, 6)).astype(np.float32)
-    y = rng.integers(0, 3, 200)
-    x += y[:, None, None] * 0.7
+    x, y = _separable(5, 200, 2, 6, 0.7)
     cfg = dataclasses.replace(HeadConfig(hidden_dim=0, batch_size=32), max_epochs=4, patience=100)
     fast, direct = EmbeddingLearner(x, cfg, 3, seed=2), EmbeddingLearner(x, cfg, 3, seed=2)
     assert fast.model.head.hidden_features == 0

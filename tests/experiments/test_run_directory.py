@@ -240,16 +240,23 @@ def test_a_label_map_file_edited_in_place_is_refused(corpus, capsys):
     assert f"labels file {corpus / 'map.yaml'}" in capsys.readouterr().err
 
 
-def test_weights_replaced_in_a_local_model_folder_are_refused_on_resume(corpus, capsys):
-    """A model folder is an input like the manifest: new weights in the same folder would mix two encoders."""
+def _trained_on_a_model_folder(corpus: Path) -> tuple[Path, Path, Path]:
+    """``after train`` on a tiny wav2vec2 saved in a local folder: (model folder, config, run directory)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
     from tiny_encoders import make_tiny
-    from safetensors.torch import load_file, save_file
 
     folder = Path(make_tiny("wav2vec2", corpus / "w2v"))
     config = _exp(corpus, model={"backbone": str(folder)}, max_folds=1)
     run = corpus / "run"
     assert main(["train", str(config), "-o", str(run)]) == 0
+    return folder, config, run
+
+
+def test_weights_replaced_in_a_local_model_folder_are_refused_on_resume(corpus, capsys):
+    """A model folder is an input like the manifest: new weights in the same folder would mix two encoders."""
+    from safetensors.torch import load_file, save_file
+
+    folder, config, run = _trained_on_a_model_folder(corpus)
     assert "backbone/model.safetensors" in json.loads((run / "fingerprint.json").read_text())["inputs"]
     assert main(["train", str(config), "-o", str(run)]) == 0          # same weights: resumes
     weights = folder / "model.safetensors"
@@ -264,13 +271,7 @@ def test_weights_replaced_in_a_local_model_folder_are_refused_on_resume(corpus, 
 
 
 def test_a_fingerprint_from_before_model_folder_checks_still_resumes(corpus, caplog):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
-    from tiny_encoders import make_tiny
-
-    folder = Path(make_tiny("wav2vec2", corpus / "w2v"))
-    config = _exp(corpus, model={"backbone": str(folder)}, max_folds=1)
-    run = corpus / "run"
-    assert main(["train", str(config), "-o", str(run)]) == 0
+    _, config, run = _trained_on_a_model_folder(corpus)
     fp = json.loads((run / "fingerprint.json").read_text())
     fp["inputs"] = {k: v for k, v in fp["inputs"].items() if not k.startswith("backbone/")}   # as older after wrote it
     (run / "fingerprint.json").write_text(json.dumps(fp))
