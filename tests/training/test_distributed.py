@@ -54,6 +54,9 @@ def _worker(rank: int, port: int, out: str) -> None:
     if env.is_main:
         torch.save(state, out)
     cleanup(env)
+    # skip the interpreter's teardown: gloo's C++ threads, destroyed there, have aborted a rank now and then
+    # ("terminate called without an active exception") after everything above had finished
+    os._exit(0)
 
 
 def _free_port() -> int:
@@ -62,9 +65,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spawn_two(out) -> None:
+    """Two gloo ranks; one retry when a rank died by SIGABRT (a rare abort of gloo's threads, seen twice in
+    about ten CI runs, never in 56 reruns here: a rank that fails otherwise, or twice, fails the test)."""
+    for attempt in range(2):
+        try:
+            mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+            return
+        except mp.ProcessExitedException as exc:
+            if exc.signal_name != "SIGABRT" or attempt:
+                raise
+
+
 def test_two_gloo_processes_give_the_one_process_weights(tmp_path):
     out = tmp_path / "ddp.pt"
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
+    _spawn_two(out)
     ddp = torch.load(out, weights_only=True)
     single = _train(DistEnv())
     initial = _model().state_dict()
