@@ -1,5 +1,5 @@
-"""The selection effect of the archive-scale approximation (ALPs' sampled k-means), and a check that the
-exact fast paths (lazy CoreSet) pick what the full computations pick, on the round benchmark's pool.
+"""The selection effect of the archive-scale approximations (ALPs' sampled k-means, BADGE's sampled
+seeding, BatchBALD's top-BALD pre-filter), and a check that the exact fast paths (lazy CoreSet) pick what the full computations pick, on the round benchmark's pool.
 
 The pool is built as in ``bench_al_round.py`` (whisper-base-shaped synthetic arrays with ``--synthetic``,
 else the cached whisper-base embeddings of the shared corpora), the head is trained on ``--labelled``
@@ -10,6 +10,13 @@ random clips, and the unlabelled pool is scored once. Then, for k picks:
   CPU seconds, the share of picks shared with the exact run of the same seed, and the coverage cost of
   the picks (mean squared distance from every candidate's normalised surprisal to its nearest pick; lower
   covers the pool better).
+- BADGE: the exact k-means++ seeding (``sample=0``, two seeds) against the seeding on ``--badge-sample``
+  random candidates plus the largest gradient norm. Quality: the k-means++ objective of the picks (mean
+  squared distance from every candidate's gradient embedding to its nearest pick; lower is better).
+- BatchBALD: the exact greedy (``sample=0``, two seeds: its sampled joint entropies are the noise) against
+  the greedy on the ``--batchbald-sample`` candidates with the largest BALD scores. Quality: the greedy's
+  own estimate of the batch's joint mutual information (the sum of its gains; higher is better) and the
+  mean BALD score of the picks.
 - CoreSet: the lazy greedy against the full update (``lazy=False``): CPU seconds and whether the picks
   are identical.
 
@@ -23,8 +30,10 @@ import time
 import numpy as np
 
 from after.al.base import PoolView
-from after.al.loop import class_surprisal
-from after.al.strategies import ALPs, CoreSet, min_squared_distance
+from after.al.base import bald_scores
+from after.al.batchbald import BatchBALD
+from after.al.loop import badge_residuals, class_surprisal
+from after.al.strategies import ALPs, BADGE, CoreSet, _Factored, min_squared_distance
 from after.training.config import HeadConfig
 from after.training.learners import EmbeddingLearner
 from bench_al_round import features, synthetic
@@ -51,6 +60,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--skip-coreset", action="store_true")
+    ap.add_argument("--methods", default="alps,badge,batchbald,coreset")
+    ap.add_argument("--badge-sample", type=int, default=20_000)
+    ap.add_argument("--batchbald-sample", type=int, default=20_000)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     x, y, source = (synthetic if args.synthetic else features)(args.pool + 1000, rng)
@@ -60,8 +72,61 @@ def main() -> None:
     unl = np.setdiff1d(np.arange(args.pool), lab)
     val = np.arange(args.pool, args.pool + 1000)
     learner.fit(lab, y[lab], val, y[val])
-    s = class_surprisal(learner.predict_proba(unl))
+    methods = args.methods.split(",")
     print(f"pool {args.pool} ({source}), {len(unl)} candidates, k {args.k}; CPU seconds")
+    if "badge" in methods:
+        h, logits = learner.penultimate_and_logits(unl)
+        compare_badge(PoolView(penultimate=h, residuals=badge_residuals(logits)), args)
+    if "batchbald" in methods:
+        compare_batchbald(PoolView(mc_probs=learner.predict_mc(unl, 20, seed=1)), args)
+    if "alps" in methods:
+        compare_alps(class_surprisal(learner.predict_proba(unl)), args)
+    if "coreset" in methods and not args.skip_coreset:
+        compare_coreset(learner, unl, lab, args)
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return len(set(a.tolist()) & set(b.tolist())) / len(a)
+
+
+def badge_cost(view: PoolView, picks: np.ndarray) -> float:
+    """k-means++ objective: mean squared gradient-embedding distance to the nearest pick."""
+    dist = _Factored(view.penultimate, view.residuals)
+    best = np.full(view.penultimate.shape[0], np.inf)
+    for j in picks:
+        np.minimum(best, dist.to(int(j)), out=best)
+    return float(best.mean())
+
+
+def compare_badge(view: PoolView, args) -> None:
+    exact = {}
+    for seed in range(2):
+        exact[seed], t = timed(lambda: BADGE(sample=0).select(view, args.k, np.random.default_rng(seed)).indices)
+        print(f"  BADGE exact seed {seed}: {t:6.2f} s, cost {badge_cost(view, exact[seed]):.4e}"
+              + (f", overlap with exact seed 0 {overlap(exact[seed], exact[0]):.3f}" if seed else ""))
+    for seed in range(2):
+        got, t = timed(lambda: BADGE(sample=args.badge_sample).select(view, args.k, np.random.default_rng(seed)).indices)
+        print(f"  BADGE sample {args.badge_sample} seed {seed}: {t:6.2f} s, cost {badge_cost(view, got):.4e}, "
+              f"overlap with exact (same seed) {overlap(got, exact[seed]):.3f}", flush=True)
+
+
+def compare_batchbald(view: PoolView, args) -> None:
+    bald = bald_scores(view.mc_probs)
+    exact = {}
+    for seed in range(2):
+        sel, t = timed(lambda: BatchBALD(sample=0).select(view, args.k, np.random.default_rng(seed)))
+        exact[seed] = sel.indices
+        print(f"  BatchBALD exact seed {seed}: {t:6.2f} s, joint MI estimate {sel.scores.sum():.3f}, "
+              f"mean BALD {bald[sel.indices].mean():.4f}"
+              + (f", overlap with exact seed 0 {overlap(exact[seed], exact[0]):.3f}" if seed else ""))
+    for seed in range(2):
+        sel, t = timed(lambda: BatchBALD(sample=args.batchbald_sample).select(view, args.k, np.random.default_rng(seed)))
+        print(f"  BatchBALD sample {args.batchbald_sample} seed {seed}: {t:6.2f} s, joint MI estimate "
+              f"{sel.scores.sum():.3f}, mean BALD {bald[sel.indices].mean():.4f}, "
+              f"overlap with exact (same seed) {overlap(sel.indices, exact[seed]):.3f}", flush=True)
+
+
+def compare_alps(s: np.ndarray, args) -> None:
     exact = {}
     for seed in range(args.seeds):
         exact[seed], t = timed(lambda: ALPs(sample=0).select(PoolView(surprisal=s), args.k,
@@ -73,12 +138,14 @@ def main() -> None:
             PoolView(surprisal=s), args.k, np.random.default_rng(seed)).indices)
         print(f"  ALPs sample {args.sample} refine {args.refine} seed {seed}: {t:6.2f} s, coverage {coverage(s, got):.4e}, "
               f"overlap with exact (same seed) {len(set(got) & set(exact[seed])) / args.k:.3f}")
-    if not args.skip_coreset:
-        view = PoolView(embeddings=learner.embed(unl), labelled_embeddings=learner.embed(lab))
-        lazy, t_lazy = timed(lambda: CoreSet().select(view, args.k, np.random.default_rng(0)).indices)
-        full, t_full = timed(lambda: CoreSet(lazy=False).select(view, args.k, np.random.default_rng(0)).indices)
-        print(f"  CoreSet lazy {t_lazy:6.2f} s, full update {t_full:6.2f} s, identical picks: "
-              f"{lazy.tolist() == full.tolist()} ({len(set(lazy) & set(full))} of {args.k} shared)")
+
+
+def compare_coreset(learner, unl: np.ndarray, lab: np.ndarray, args) -> None:
+    view = PoolView(embeddings=learner.embed(unl), labelled_embeddings=learner.embed(lab))
+    lazy, t_lazy = timed(lambda: CoreSet().select(view, args.k, np.random.default_rng(0)).indices)
+    full, t_full = timed(lambda: CoreSet(lazy=False).select(view, args.k, np.random.default_rng(0)).indices)
+    print(f"  CoreSet lazy {t_lazy:6.2f} s, full update {t_full:6.2f} s, identical picks: "
+          f"{lazy.tolist() == full.tolist()} ({len(set(lazy) & set(full))} of {args.k} shared)")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,22 @@ class BatchBALD(Strategy):
     and a step stops as soon as the best fresh gain beats every stale one: the joint mutual information is
     submodular, so a gain can only shrink as the batch grows (with sampled configurations this holds up to
     estimation noise). Score of a pick: its gain (the first pick's gain is its BALD score).
+
+    Archive scale (an approximation, on by default above ``sample`` candidates): the greedy runs on the
+    ``sample`` candidates with the largest BALD scores (``top_bald``; a point's BALD score bounds every
+    gain it can add, so the rows left out are those that could add the least). With at most ``sample``
+    candidates (or ``sample=0``) it is the exact greedy above, with the same picks.
     """
 
     requires = frozenset({"mc_probs"})
 
     def __init__(self, max_configurations: int = 1024, n_samples: int = 1024, memory_mb: float = 256.0,
-                 lazy: bool = True, lazy_chunk: int = 256):
+                 lazy: bool = True, lazy_chunk: int = 256, sample: int = 20_000):
         if min(max_configurations, n_samples, lazy_chunk) < 1 or memory_mb <= 0:
             raise ValueError("max_configurations, n_samples, lazy_chunk and memory_mb must be positive")
+        if sample < 0:
+            raise ValueError(f"sample must be >= 0 (0 = exact); got {sample}")
+        self.sample = int(sample)
         self.max_configurations = int(max_configurations)
         self.n_samples = int(n_samples)
         self.memory_mb = float(memory_mb)
@@ -62,11 +70,19 @@ class BatchBALD(Strategy):
         return out - entropy(cols.mean(axis=0))
 
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
-        p = np.ascontiguousarray(view.mc_probs.transpose(0, 2, 1))  # [n, T, c]
+        n = view.mc_probs.shape[0]
+        if not self.sample or n <= max(self.sample, k):
+            return self._greedy(view.mc_probs, k, rng)
+        rows = top_bald(view.mc_probs, max(self.sample, k))
+        sel = self._greedy(view.mc_probs[rows], k, rng)
+        return Selection(rows[sel.indices], sel.scores)
+
+    def _greedy(self, mc_probs: np.ndarray, k: int, rng: np.random.Generator) -> Selection:
+        p = np.ascontiguousarray(mc_probs.transpose(0, 2, 1))  # [n, T, c]
         n, t, c = p.shape
         cond = entropy(p, axis=2).mean(axis=1)  # [n] E_w H[y | w]
         p32 = p.astype(np.float32)
-        bounds = bald_scores(view.mc_probs)  # upper bounds on every later gain
+        bounds = bald_scores(mc_probs)  # upper bounds on every later gain
         cols = np.ones((t, 1))  # exact: prod_j p(y_j | w_t) per configuration; sampled: column-normalised
         sampled = False
         available = np.ones(n, dtype=bool)
@@ -127,3 +143,9 @@ class BatchBALD(Strategy):
         y = np.minimum((cum < rng.random((cum.shape[0], 1)) * cum[:, -1:]).sum(axis=1), c - 1)
         q = cond_y[np.arange(cond_y.shape[0]), y]
         return cols * p_new[:, y] / q[None, :], True
+
+
+def top_bald(mc_probs: np.ndarray, size: int) -> np.ndarray:
+    """The ``size`` rows with the largest BALD scores (ties broken by row), sorted by row."""
+    order = np.argsort(-bald_scores(mc_probs), kind="stable")
+    return np.sort(order[:size])

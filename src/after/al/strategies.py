@@ -250,17 +250,44 @@ class BADGE(Strategy):
     proportional to its squared distance to the nearest pick (D^2 sampling). Score: that distance (the norm
     for the first pick). Given the factors (``penultimate`` h, ``residuals`` a) instead of
     ``grad_embeddings``, the same distances are computed without the [n, c*H] array (exact, faster).
+
+    Archive scale (an approximation, on by default above ``sample`` candidates): the seeding runs on
+    ``candidate_sample(n, sample, rng)`` (``sample`` rows drawn at random, the first draw of ``rng``) plus
+    the largest-norm row, which stays the first pick. With at most ``sample`` candidates (or ``sample=0``)
+    it is the exact BADGE above, with the same picks.
     """
 
     requires = frozenset({"grad_embeddings"})   # or its factors: see PoolView.missing
 
+    def __init__(self, sample: int = 20_000):
+        if sample < 0:
+            raise ValueError(f"sample must be >= 0 (0 = exact); got {sample}")
+        self.sample = int(sample)
+
     def _select(self, view: PoolView, k: int, rng: np.random.Generator) -> Selection:
-        if view.grad_embeddings is not None:
-            dist = _Incremental(view.grad_embeddings)
-        else:
+        g = view.grad_embeddings
+        n = (g if g is not None else view.penultimate).shape[0]
+        rows = None
+        if self.sample and n > max(self.sample, k):
+            rows = candidate_sample(n, max(self.sample, k), rng)
+            full = _Incremental(g) if g is not None else _Factored(view.penultimate, view.residuals)
+            top = np.flatnonzero(full.norms == full.norms.max())    # argmax candidates of the exact BADGE
+            rows = np.union1d(rows, top)
+            g = g[rows] if g is not None else None
+        if g is not None:
+            dist = _Incremental(g)
+        elif rows is None:
             dist = _Factored(view.penultimate, view.residuals)
+        else:
+            dist = _Factored(view.penultimate[rows], view.residuals[rows])
         chosen, scores = kmeans_pp(dist, k, rng)
-        return Selection(np.array(chosen), np.array(scores))
+        chosen = np.array(chosen) if rows is None else rows[np.array(chosen)]
+        return Selection(chosen, np.array(scores))
+
+
+def candidate_sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``n`` rows drawn without replacement, sorted (the archive-scale candidate sample)."""
+    return np.sort(rng.choice(n, size, replace=False))
 
 
 def nearest_to_centres(x: np.ndarray, centres: np.ndarray,
