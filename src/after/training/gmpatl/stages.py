@@ -118,21 +118,28 @@ def _labels(y: np.ndarray, rows: np.ndarray, device) -> torch.Tensor:
     return torch.as_tensor(y[rows], dtype=torch.long, device=device)
 
 
+def _early_stopped(model: GMPModel, clips: Clips, train: np.ndarray, val: np.ndarray, cfg: TrainConfig,
+                   loss: Callable[[list, np.ndarray], torch.Tensor], seed: int, stage: str,
+                   progress: Progress | None) -> dict:
+    """Stages 1 and 4: ``loss(waves, rows)`` trained on ``train`` with early stopping on ``val`` (when any)."""
+    read = clips.reader(cfg.max_clip_s)
+    opt = make_optimizer(model, cfg.lr, cfg.head_lr, cfg.weight_decay)
+    val_loss = (lambda: mean_loss(model, clips, val, cfg.max_clip_s, cfg.embed_batch_seconds, loss)) \
+        if len(val) else None
+    return run_epochs(model, train, clips.cropped(cfg.max_clip_s), cfg.batch_seconds, cfg.max_epochs, opt,
+                      lambda r: loss([read(int(i)) for i in r], r), val_loss, cfg.patience, seed, stage, progress)
+
+
 def multitask(model: GMPModel, clips: Clips, train: np.ndarray, val: np.ndarray, gender_weight: float,
               cfg: TrainConfig, seed: int, progress: Progress | None = None) -> dict:
     """Stage 1 on the training rows, early stopping on the validation rows."""
-    dev, read = _device(model), clips.reader(cfg.max_clip_s)
+    dev = _device(model)
 
     def loss(waves, r):
         return multitask_loss(model, waves, _labels(clips.emotion, r, dev), _labels(clips.gender, r, dev),
                               gender_weight)
 
-    opt = make_optimizer(model, cfg.lr, cfg.head_lr, cfg.weight_decay)
-    val_loss = (lambda: mean_loss(model, clips, val, cfg.max_clip_s, cfg.embed_batch_seconds, loss)) \
-        if len(val) else None
-    return run_epochs(model, train, clips.cropped(cfg.max_clip_s), cfg.batch_seconds, cfg.max_epochs, opt,
-                      lambda r: loss([read(int(i)) for i in r], r), val_loss, cfg.patience, seed, "multitask",
-                      progress)
+    return _early_stopped(model, clips, train, val, cfg, loss, seed, "multitask", progress)
 
 
 def retrain(model: GMPModel, clips: Clips, train: np.ndarray, ids: dict[int, np.ndarray], gender_weight: float,
@@ -153,17 +160,12 @@ def retrain(model: GMPModel, clips: Clips, train: np.ndarray, ids: dict[int, np.
 def finetune(model: GMPModel, clips: Clips, train: np.ndarray, val: np.ndarray, loss_cfg: EmotionLossConfig,
              cfg: TrainConfig, seed: int, progress: Progress | None = None) -> dict:
     """Stage 4: emotion only, early stopping on the validation rows."""
-    dev, read = _device(model), clips.reader(cfg.max_clip_s)
+    dev = _device(model)
 
     def loss(waves, r):
         return emotion_loss(model, waves, _labels(clips.emotion, r, dev), loss_cfg)
 
-    opt = make_optimizer(model, cfg.lr, cfg.head_lr, cfg.weight_decay)
-    val_loss = (lambda: mean_loss(model, clips, val, cfg.max_clip_s, cfg.embed_batch_seconds, loss)) \
-        if len(val) else None
-    return run_epochs(model, train, clips.cropped(cfg.max_clip_s), cfg.batch_seconds, cfg.max_epochs, opt,
-                      lambda r: loss([read(int(i)) for i in r], r), val_loss, cfg.patience, seed, "finetune",
-                      progress)
+    return _early_stopped(model, clips, train, val, cfg, loss, seed, "finetune", progress)
 
 
 @torch.no_grad()
