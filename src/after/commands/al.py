@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from after.commands.arguments import add_config_run_arguments
 
 
 def register(sub) -> None:
@@ -11,10 +12,8 @@ def register(sub) -> None:
         description="Run or resume Algorithm 1 of AFTER in RUN_DIR. Killed at any point, the same command "
                     "resumes from the last finished round. With oracle=file, it writes the clips to label "
                     "to RUN_DIR/to_label.csv and exits; fill in the labels and run it again.")
-    p.add_argument("config", type=Path, help="YAML config (see configs/al_merged4_entropy.yaml)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set strategy=random --set learner.head.lr=3e-4")
+    add_config_run_arguments(p, "YAML config (see configs/al_merged4_entropy.yaml)",
+                             "override a config key, e.g. --set strategy=random --set learner.head.lr=3e-4")
     p.set_defaults(handler=run)
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from after.commands.arguments import add_config_run_arguments
 
 
 def register(sub) -> None:
@@ -12,10 +13,8 @@ def register(sub) -> None:
                     "`after al` run in RUN_DIR/cells/, store them in RUN_DIR/results.sqlite (or the "
                     "database the config names) and write RUN_DIR/report.html and report.md. Rerun the "
                     "same command to finish a killed grid: finished cells are skipped.")
-    p.add_argument("config", type=Path, help="grid YAML (see configs/grid_*.yaml)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a grid key, e.g. --set seeds=[0,1,2]")
+    add_config_run_arguments(p, "grid YAML (see configs/grid_*.yaml)",
+                             "override a grid key, e.g. --set seeds=[0,1,2]")
     p.add_argument("--executor", choices=("inprocess", "ray"), default="inprocess",
                    help="inprocess (default): cells one after another; ray: cells as Ray tasks "
                         "(pip install 'after[ray]')")

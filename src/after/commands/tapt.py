@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from after.commands.arguments import add_config_run_arguments
 
 
 def register(sub) -> None:
@@ -13,10 +14,8 @@ def register(sub) -> None:
                     "clips) or every clip of a manifest. Writes RUN_DIR/backbone/, a model folder every command "
                     "accepts as model.backbone / learner.backbone, and RUN_DIR/steps.jsonl. Killed at any point, "
                     "the same command resumes from the last checkpoint.")
-    p.add_argument("config", type=Path, help="YAML config (see configs/tapt_whisper_tiny.yaml)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set steps=200 --set objective.distillation=1.0")
+    add_config_run_arguments(p, "YAML config (see configs/tapt_whisper_tiny.yaml)",
+                             "override a config key, e.g. --set steps=200 --set objective.distillation=1.0")
     p.set_defaults(handler=run)
 
 
