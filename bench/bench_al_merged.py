@@ -62,6 +62,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out/al_merged"))
     ap.add_argument("--only", default="", help="comma-separated combo names to run (default: all)")
     ap.add_argument("--report-only", action="store_true", help="print the table from OUT/results.json")
+    ap.add_argument("--strategy-args", type=json.loads, default={},
+                    help='JSON keyword arguments of every acquisition run, e.g. \'{"sample": 430}\' (ALPs, BADGE and '
+                         'BatchBALD then take their archive-scale approximations above 430 candidates)')
+    ap.add_argument("--mc-samples", type=int, default=20, help="T, the MC-dropout samples of BALD and BatchBALD")
+    ap.add_argument("--tag", default="", help="suffix of the combination names in OUT (e.g. /s430)")
     ap.add_argument("--stratify", action="store_true",
                     help="share every round's k (and the cold start) out over the corpora by their pool size")
     args = ap.parse_args()
@@ -78,11 +83,12 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     y_all = np.array([classes.index(u.emotion) for u in manifest])
     combos = [c for c in COMBOS if not args.only or combo_name(*c) in args.only.split(",")]
+    name = {c: combo_name(*c) + args.tag for c in COMBOS}
     # runs already in OUT/results.json are kept and not run again: the grid can be filled in parts
     saved = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").is_file() else {}
     results: dict[str, list[dict]] = {name: runs for name, runs in saved.get("runs", {}).items()}
-    results.update({combo_name(*c): results.get(combo_name(*c), []) for c in combos})
-    order = [combo_name(*c) for c in COMBOS]
+    results.update({name[c]: results.get(name[c], []) for c in combos})
+    order = [combo_name(*c) + tag for c in COMBOS for tag in ("", args.tag)]
     results = dict(sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     full: list[float] = []
     for seed in range(args.seeds):
@@ -101,12 +107,14 @@ def main() -> None:
         pool_ids = [manifest[i].id for i in rows["train"]]
         strata = [manifest.by_id(i).corpus for i in pool_ids] if args.stratify else None
         for init, strategy, layer in combos:
-            if any(r["seed"] == seed for r in results[combo_name(init, strategy, layer)]):
+            key = name[(init, strategy, layer)]
+            if any(r["seed"] == seed for r in results[key]):
                 continue
             res = run_loop(feats, front, y, classes, n_pool, val_rows, test_rows, pool_ids, init=init,
-                           strategy=strategy, layer=layer, seed=seed, schedule=SCHEDULE, strata=strata, norm=norm)
-            results[combo_name(init, strategy, layer)].append(res)
-            print(f"  {combo_name(init, strategy, layer):24s} AULC {res['aulc']:.3f}  UA@20% "
+                           strategy=strategy, layer=layer, seed=seed, schedule=SCHEDULE, strata=strata, norm=norm,
+                           strategy_args=args.strategy_args, mc_samples=args.mc_samples)
+            results[key].append(res)
+            print(f"  {key:24s} AULC {res['aulc']:.3f}  UA@20% "
                   f"{np.interp(0.2, res['fractions'], res['test_ua']):.3f}  ({res['seconds']:.0f} s)", flush=True)
         (args.out / "results.json").write_text(json.dumps({"full_ua": full, "runs": results}, indent=1))
     report(results, full, args.out)
@@ -144,6 +152,15 @@ def report(results: dict[str, list[dict]], full: list[float], out: Path) -> None
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {100 * share:.1f}% | {np.mean(au):.3f} ± "
                      f"{np.std(au):.3f} | {d} |")
     lines.append(f"| all labels (100 %) | UA {full_ua:.3f} ± {np.std(full):.3f} |" + " |" * (len(MILESTONES) + 4))
+    twins = [(name, name.split("/")[0]) for name in results if "/" in name and name.split("/")[0] in results]
+    if twins:   # a tagged variant (--tag) against the same combination untagged, seed by seed
+        lines += ["", "| variant | against | paired ΔAULC (sd ddof=1) | seeds higher | seeds |", "|---|---|---|---|---|"]
+        for name, twin in twins:
+            mine = {r["seed"]: r["aulc"] for r in results[name]}
+            diff = np.array([mine[r["seed"]] - r["aulc"] for r in results[twin] if r["seed"] in mine])
+            if len(diff) > 1:
+                lines.append(f"| {name} | {twin} | {diff.mean():+.4f} ± {diff.std(ddof=1):.4f} | "
+                             f"{int((diff > 0).sum())}/{len(diff)} | {len(diff)} |")
     text = "\n".join(lines)
     (out / "table.md").write_text(text + "\n")
     print(text)

@@ -30,7 +30,8 @@ def embeddings(manifest: Manifest):
 
 
 def run_loop(feats, front, y, classes, n_pool: int, val_rows, test_rows, pool_ids, *, init: str,
-             strategy: str, layer: int, seed: int, schedule, strata=None, norm=None, count_by=None) -> dict:
+             strategy: str, layer: int, seed: int, schedule, strata=None, norm=None, count_by=None,
+             strategy_args=None, mc_samples: int = 20) -> dict:
     """One Algorithm-1 run (``ActiveLearningLoop``, the code of ``after al``) on rows ``0..n_pool-1`` of
     ``feats`` as the pool; the learner standardises with the pool's statistics (``norm``: rows, default the
     pool). Returns the learning curve, its AULC and the seconds taken."""
@@ -51,7 +52,8 @@ def run_loop(feats, front, y, classes, n_pool: int, val_rows, test_rows, pool_id
     cold = front[:n_pool] if layer == 0 else feats[:n_pool, layer]
     data = LoopData(pool_rows=np.arange(n_pool), init_features=cold, val_rows=val_rows, y_val=y[val_rows],
                     test_rows=test_rows, y_test=y[test_rows], classes=classes, strata=strata)
-    cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.01, schedule=tuple(schedule), seed=seed)
+    cfg = LoopConfig(strategy=strategy, init=init, init_fraction=0.01, schedule=tuple(schedule), seed=seed,
+                     strategy_args=dict(strategy_args or {}), mc_samples=mc_samples)
     with tempfile.TemporaryDirectory() as tmp:
         pool = LabelPool(pool_ids, SimulatedOracle({i: classes[y[j]] for j, i in enumerate(pool_ids)}))
         learner = EmbeddingLearner(feats, HeadConfig(), len(classes), seed=seed, norm_idx=norm)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from after.config import ConfigError
 from after.data.folds import read_folds
@@ -179,3 +180,14 @@ def test_run_gmpatl_refuses_a_training_subset_with_validation_or_test_clips(tmp_
             _fold_rows(cfg, manifest, folds, [fold.train[0], leak])
     with pytest.raises(ConfigError, match="empty"):
         _fold_rows(cfg, manifest, folds, [])
+
+
+def test_changed_gmpatl_settings_are_refused_once_its_cell_finished(grid, tmp_path):
+    from after.experiments.rundir import RunDirectoryError
+    run = tmp_path / "run"
+    assert not run_grid(grid, ["methods=[GMP-ATL]"], run, report=False)["failed"]
+    cfg = yaml.safe_load(grid.read_text())
+    cfg["gmpatl"]["overrides"] = [o.replace("finetune.max_epochs=2", "finetune.max_epochs=3") for o in TINY]
+    grid.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(RunDirectoryError, match=r"gmpatl\.finetune\.max_epochs \(2 -> 3\)"):
+        run_grid(grid, ["methods=[GMP-ATL]"], run, report=False)

@@ -111,3 +111,30 @@ def test_a_missing_tapt_config_file_is_named(tapt_grid, tmp_path):
     grid.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="nope.yaml"):
         run_grid(grid, [], tmp_path / "run")
+
+
+def test_changed_tapt_settings_are_refused_once_tapt_cells_finished(tapt_grid, tmp_path):
+    """Every cell is done, so no TAPT stage would run again to notice: the grid's own fingerprint must."""
+    from after.experiments.rundir import RunDirectoryError
+    grid, _ = tapt_grid
+    run, only = tmp_path / "run", ["methods=[AFTER]", "folds=[1]", "label_ratios=[0.3]"]
+    assert not run_grid(grid, only, run, report=False)["failed"]
+    cfg = yaml.safe_load(grid.read_text())
+    cfg["tapt"]["overrides"] = ["steps=4", "batch_seconds=4", "log_every=1"]
+    grid.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(RunDirectoryError, match=r"tapt\.steps \(3 -> 4\)"):
+        run_grid(grid, only, run, report=False)
+    # leaving the TAPT methods out does not make the finished cells forget what they were made with
+    assert run_grid(grid, only + ["methods=[FT+Random]"], run, report=False)["ran"] == 1
+    with pytest.raises(RunDirectoryError, match=r"tapt\.steps"):
+        run_grid(grid, only, run, report=False)
+
+
+def test_a_tapt_method_added_to_a_finished_grid_runs(tapt_grid, tmp_path, monkeypatch):
+    grid, _ = tapt_grid
+    run = tmp_path / "run"
+    only = ["folds=[1]", "label_ratios=[0.3]"]
+    assert run_grid(grid, only + ["methods=[FT+Random]"], run, report=False)["ran"] == 1
+    trained = spy_tapt_training(monkeypatch)
+    out = run_grid(grid, only + ["methods=[FT+Random,AFTER]"], run, report=False)
+    assert out["skipped"] == 1 and out["ran"] == 1 and not out["failed"] and trained == [1]

@@ -144,8 +144,16 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
         store = ResultsStore(url)
         run = specs[0]["run"] if specs else (cfg.run_name or run_dir.resolve().name)
         # only what a cell's result depends on: adding methods, ratios, folds or seeds extends the grid
-        rd.bind({"run": run, "database": url, "al": base}, {"al_config": al_path} if al_path else {},
-                has_results=bool(store.cells(run)))
+        sections = _section_settings(cfg, config_path, specs, tapt_used=tapt_stage is not None)
+        saved = (rd.saved_fingerprint() or {}).get("config", {})
+        for key in ("tapt", "gmpatl"):
+            if key not in sections and key in saved:
+                sections[key] = saved[key]   # its methods left the grid: their finished cells stay tied to it
+        rd.bind({"run": run, "database": url, "al": base, **sections}, {"al_config": al_path} if al_path else {},
+                has_results=bool(store.cells(run)),
+                # a section first used now: no finished cell depends on it (results of an older after that
+                # did not record it are taken as made with it)
+                defaults={k: v for k, v in sections.items() if k not in saved})
         todo = [s for s in specs if store.status(s["run"], s["cell_key"]) != "done"]
         log.info("grid %s: %d cells, %d done, %d to run", run, len(specs), len(specs) - len(todo), len(todo))
         if tapt_stage is not None:
@@ -164,6 +172,22 @@ def run_grid(config_path: str | Path | None, overrides: list[str] | None, run_di
         if report and store.cells(run):
             out["report"] = str(build_report(url, run_dir, ReportOptions(run=run, reference=cfg.reference))[0])
         store.dispose()
+    return out
+
+
+def _section_settings(cfg: GridConfig, config_path: str | Path | None, specs: list[dict], tapt_used: bool) -> dict:
+    """The resolved settings of the ``tapt:`` and ``gmpatl:`` sections the grid's methods use, for the run
+    directory's fingerprint: a finished TAPT or GMP-ATL cell depends on them."""
+    out = {}
+    if tapt_used and cfg.tapt.given and any(s["tapt"] for s in specs):
+        from after.tapt.config import TaptConfig
+        path = resolve_path(cfg.tapt.config, config_path).resolve() if cfg.tapt.config else None
+        out["tapt"] = config_to_dict(load_config(TaptConfig, path, list(cfg.tapt.overrides)))
+    spec = next((s["gmpatl"] for s in specs if s["kind"] == "gmpatl"), None)
+    if spec is not None:
+        from after.training.gmpatl.config import GMPATLConfig
+        out["gmpatl"] = {"backbone": spec["backbone"],
+                         **config_to_dict(load_config(GMPATLConfig, spec["config"] or None, spec["overrides"]))}
     return out
 
 
