@@ -41,7 +41,8 @@ class BatchBALD(Strategy):
     Saturation: with T MC samples I[y_B; w] <= H[w] = log T, and a batch reaches it quickly (on the
     archive benchmark the first 20 BatchBALD picks carry 2.97 of the 3.00 nats). After that every true
     gain is ~0 and picks are decided by sampling noise; :meth:`select` logs a warning saying after how
-    many picks. Raise ``mc_samples`` (T) or ask for fewer clips per round to keep the criterion alive.
+    many picks. More ``mc_samples`` (T) or fewer clips per round keep the criterion informative for longer
+    (on the merged 4-class pool T = 100 did not raise the learning curve, bench/RESULTS.md).
 
     Archive scale (an approximation, on by default above ``sample`` candidates): the greedy runs on the
     ``sample`` candidates with the largest BALD scores (``top_bald``; a point's BALD score bounds every
@@ -121,7 +122,8 @@ class BatchBALD(Strategy):
         if done and done[0] + 1 < len(information):
             log.warning("BatchBALD: the batch's labels pin down the %d MC-dropout samples after %d of %d picks "
                         "(I[y_B; w] ~ %.3f of at most log %d = %.3f nats); the remaining %d picks are decided by "
-                        "sampling noise. Raise mc_samples or ask for fewer clips per round.",
+                        "sampling noise. More mc_samples or fewer clips per round keep the criterion "
+                        "informative (its measured effect: bench/RESULTS.md, issue 9).",
                         t, done[0] + 1, len(information), information[done[0]], t, ceiling,
                         len(information) - done[0] - 1)
 
