@@ -68,3 +68,10 @@ def test_paths_resolve_against_the_config_folder(tmp_path):
     assert resolve_path("../data/x.csv", cfg) == tmp_path / "configs" / ".." / "data" / "x.csv"
     assert resolve_path("/abs/x.csv", cfg).as_posix() == "/abs/x.csv"
     assert parse_overrides(["a.b=1", "a.c=x"]) == {"a": {"b": 1, "c": "x"}}
+
+
+def test_a_null_string_field_says_how_to_leave_it_empty():
+    from after.experiments.active import ALConfig
+    with pytest.raises(ConfigError, match=r"stratify_by: expected a string, got null; .*--set stratify_by="):
+        load_config(ALConfig, None, ["stratify_by=null"])
+    assert load_config(ALConfig, None, ["stratify_by="]).stratify_by == ""

@@ -79,6 +79,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)
     if tp is str:
+        if value is None:   # YAML null / --set key=null: the empty string is this field's "none"
+            raise ConfigError(f"{key}: expected a string, got null; to leave it empty write {key}: \"\" "
+                              f"in YAML or --set {key}=")
         if not isinstance(value, (str, int, float)):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return str(value)

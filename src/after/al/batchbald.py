@@ -123,7 +123,7 @@ class BatchBALD(Strategy):
             log.warning("BatchBALD: the batch's labels pin down the %d MC-dropout samples after %d of %d picks "
                         "(I[y_B; w] ~ %.3f of at most log %d = %.3f nats); the remaining %d picks are decided by "
                         "sampling noise. More mc_samples or fewer clips per round keep the criterion "
-                        "informative (its measured effect: bench/RESULTS.md, issue 9).",
+                        "informative (what that bought on a real pool: bench/RESULTS.md, 'BatchBALD: the batch saturates').",
                         t, done[0] + 1, len(information), information[done[0]], t, ceiling,
                         len(information) - done[0] - 1)
 
