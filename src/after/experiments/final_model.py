@@ -65,21 +65,17 @@ def write_final_model(cfg, manifest, features, y: np.ndarray, labels: list[str],
 def save_al_bundle(cfg, learner, classes: list[str], run_dir: Path, summary: dict) -> Path | None:
     """``after al``: the learner after the latest finished round as a bundle in ``run_dir/model``.
 
-    Its metrics are that round's figures from ``summary.json``. The annotator-heads learner (one head per
-    annotator, no single classifier) has no bundle form: it is skipped with a log line.
+    Its metrics are that round's figures from ``summary.json``. An annotator-heads learner is saved as the
+    consensus of its trained heads (the mean of their probabilities, what each round evaluated).
     """
     from after.training.bundle import save_bundle
     lc = cfg.learner
-    if lc.kind == "annotator_heads":
-        log.warning("after al: an annotator_heads learner is not saved as a model bundle (no single head); "
-                    "retrain its labels with `after train` for a deployable model")
-        return None
     manifest = Path(cfg.data.manifest) if cfg.data.manifest else Path(run_dir) / "manifest.csv"
     # the embedding learner's features come from extract_embeddings' default crop (30 s)
     max_clip_s = lc.train.max_clip_s if lc.kind == "finetune" else 30.0
     return save_bundle(Path(run_dir) / MODEL_DIR, learner, classes, backbone=lc.backbone, head_cfg=lc.head,
                        model_cfg=lc.model, config=config_to_dict(cfg), metrics=summary, manifest=manifest,
-                       max_clip_s=max_clip_s)
+                       max_clip_s=max_clip_s, annotators=cfg.annotators)
 
 
 def save_pending_al_bundle(cfg, learner, classes: list[str], run_dir: Path) -> Path | None:

@@ -5,7 +5,8 @@ round) with :func:`save_bundle`, read back by :func:`load_bundle`. Layout::
 
     bundle.json        format, kind (frozen | finetuned), classes, encoder (source, kind, content hash),
                        model/head settings, max_clip_s, metrics, provenance (manifest hash, package version)
-    head.safetensors   frozen: layer weights + MLP head + norm.mean/norm.std [L+1, D];
+    head.safetensors   frozen: layer weights + MLP head + norm.mean/norm.std [L+1, D] (a consensus of
+                       annotator heads: heads.<j>.* per trained head, the same norm);
                        finetuned: mix.* / pool.* / head.*
     encoder/           finetuned only: the whole fine-tuned encoder as a Hugging Face folder
     config.yaml        the resolved config of the run that trained it
@@ -52,6 +53,41 @@ def file_digest(path: str | Path) -> str:
     return file_hash(path) if Path(path).is_file() else ""
 
 
+class ConsensusHead(nn.Module):
+    """The annotator-heads learner as one head: the mean of its trained heads' probabilities (the expected
+    vote share, what an ``after al`` run with ``learner.kind: annotator_heads`` evaluated each round).
+
+    ``forward`` gives the log of that mean, so a softmax of it (``after predict``, ONNX export) is the mean
+    itself; ``penultimate`` concatenates the heads' penultimate layers.
+    """
+
+    def __init__(self, heads: Sequence[nn.Module], annotators: Sequence[str]):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.annotators = list(annotators)
+
+    def outputs(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log mean probability [B, C], concatenated penultimate [B, A*H])``."""
+        hs = [head.penultimate(z) for head in self.heads]
+        probs = torch.stack([torch.softmax(head.head.out(h).float(), -1) for head, h in zip(self.heads, hs)])
+        return torch.log(probs.mean(dim=0).clamp_min(1e-12)), torch.cat(hs, dim=-1)
+
+    def penultimate(self, z: torch.Tensor) -> torch.Tensor:
+        return self.outputs(z)[1]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.outputs(z)[0]
+
+
+def head_outputs(head: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, penultimate)`` of a frozen bundle's head (one EmbeddingHead or a consensus) on standardised
+    pooled states ``z``."""
+    if isinstance(head, ConsensusHead):
+        return head.outputs(z)
+    h = head.penultimate(z)
+    return head.head.out(h), h
+
+
 class FrozenModel(nn.Module):
     """Frozen encoder -> every hidden state mean-pooled over valid frames -> standardised -> layer mix -> head.
 
@@ -76,8 +112,7 @@ class FrozenModel(nn.Module):
 
     def classify(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, penultimate)`` from pooled states ``[B, L+1, D]``."""
-        h = self.head.penultimate((pooled.float() - self.norm_mean) / self.norm_std)
-        return self.head.head.out(h), h
+        return head_outputs(self.head, (pooled.float() - self.norm_mean) / self.norm_std)
 
     def penultimate(self, waves) -> torch.Tensor:
         return self.classify(self.pooled(waves))[1]
@@ -113,8 +148,11 @@ class Bundle:
     def predict(self, waves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(probabilities [B, C], penultimate embeddings [B, H])`` for one batch of 16 kHz waveforms."""
         self.model.eval()
-        h = self.model.penultimate(list(waves))
-        logits = self.model.head.out(h) if self.kind == "finetuned" else self.model.head.head.out(h)
+        if self.kind == "finetuned":
+            h = self.model.penultimate(list(waves))
+            logits = self.model.head.out(h)
+        else:
+            logits, h = self.model.classify(self.model.pooled(list(waves)))
         return torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()
 
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
@@ -138,8 +176,7 @@ class Bundle:
         """:meth:`predict` on pooled states the caller already standardised (per corpus or speaker)."""
         self.model.eval()
         z = torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(self.model.norm_mean.device)
-        h = self.model.head.penultimate(z)
-        logits = self.model.head.head.out(h)
+        logits, h = head_outputs(self.model.head, z)
         return torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()
 
 
@@ -155,25 +192,30 @@ def _encoder_entry(backbone, spec: str) -> dict:
 
 def save_bundle(folder: str | Path, learner, classes: Sequence[str], *, backbone: str, head_cfg: HeadConfig,
                 model_cfg: ModelConfig | None = None, config: dict | None = None, metrics: dict | None = None,
-                manifest: str | Path | None = None, max_clip_s: float = 30.0, extra: dict | None = None) -> Path:
-    """Write ``learner`` (an EmbeddingLearner or a FineTuneLearner) as a bundle in ``folder``.
+                manifest: str | Path | None = None, max_clip_s: float = 30.0, extra: dict | None = None,
+                annotators: Sequence[str] = ()) -> Path:
+    """Write ``learner`` (an EmbeddingLearner, an AnnotatorHeadsLearner or a FineTuneLearner) as a bundle in
+    ``folder``.
 
     ``backbone``: the encoder spec the learner's features came from (frozen path). ``config``: the
     resolved run config; ``metrics``: its evaluation figures; ``manifest``: the training manifest (hashed).
+    An AnnotatorHeadsLearner is written as the consensus of its trained heads (:class:`ConsensusHead`);
+    ``annotators`` names its heads (default: annotator_0, ...).
     """
     from safetensors.torch import save_file
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"format": BUNDLE_FORMAT, "classes": list(classes), "head": _head_settings(head_cfg),
             "max_clip_s": float(max_clip_s), "metrics": metrics or {}, **(extra or {})}
-    if hasattr(learner, "norm_mean"):
+    if hasattr(learner, "norm_mean") or getattr(learner, "learns_from_votes", False):
         from after.backbones.registry import load_backbone
         bb = load_backbone(backbone)
-        state = {k: v.detach().cpu().contiguous() for k, v in learner.model.state_dict().items()}
-        state["norm.mean"] = torch.from_numpy(np.ascontiguousarray(learner.norm_mean, dtype=np.float32))
-        state["norm.std"] = torch.from_numpy(np.ascontiguousarray(learner.norm_std, dtype=np.float32))
+        state, first, consensus = _frozen_state(learner, annotators)
+        state["norm.mean"] = torch.from_numpy(np.ascontiguousarray(first.norm_mean, dtype=np.float32))
+        state["norm.std"] = torch.from_numpy(np.ascontiguousarray(first.norm_std, dtype=np.float32))
         meta.update(kind="frozen", encoder=_encoder_entry(bb, backbone),
-                    shape=[int(learner.norm_mean.shape[0]), int(learner.norm_mean.shape[1])])
+                    shape=[int(first.norm_mean.shape[0]), int(first.norm_mean.shape[1])],
+                    **({"consensus": consensus} if consensus else {}))
     elif hasattr(learner, "model") and hasattr(learner.model, "backbone"):
         model = learner.model
         model.backbone.save_pretrained(str(out / "encoder"))
@@ -200,6 +242,21 @@ def save_bundle(folder: str | Path, learner, classes: Sequence[str], *, backbone
     atomic_write_text(out / BUNDLE_FILE, json.dumps(meta, indent=1, default=_jsonable))
     log.info("model bundle (%s, %d classes) written to %s", meta["kind"], len(classes), out)
     return out
+
+
+def _frozen_state(learner, annotators: Sequence[str]) -> tuple[dict, object, dict]:
+    """(head tensors, the learner that holds the standardisation, the consensus entry or {})."""
+    def tensors(model, prefix=""):
+        return {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if not getattr(learner, "learns_from_votes", False):
+        return tensors(learner.model), learner, {}
+    slots = [a for a, t in enumerate(learner.trained) if t]
+    if not slots:
+        raise BundleError("an annotator-heads learner with no trained head cannot be saved: no annotator has "
+                          "voted yet")
+    names = list(annotators) or [f"annotator_{a}" for a in range(len(learner.heads))]
+    state = {k: v for j, a in enumerate(slots) for k, v in tensors(learner.heads[a].model, f"heads.{j}.").items()}
+    return state, learner.heads[slots[0]], {"annotators": [names[a] for a in slots]}
 
 
 def _jsonable(x):
@@ -240,8 +297,17 @@ def _frozen_model(folder: Path, meta: dict, state: dict, verify: bool) -> Frozen
                           f"(weights hash {bb.fingerprint()[:12]} != {enc['fingerprint'][:12]}); restore those "
                           "weights or retrain")
     n_layers, dim = meta["shape"]
-    head = EmbeddingHead(n_layers, dim, len(meta["classes"]), HeadConfig(**meta["head"]))
-    head.load_state_dict({k: v for k, v in state.items() if not k.startswith("norm.")})
+
+    def one_head(prefix: str = "") -> EmbeddingHead:
+        head = EmbeddingHead(n_layers, dim, len(meta["classes"]), HeadConfig(**meta["head"]))
+        head.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)
+                              and not k.startswith("norm.")})
+        return head
+    if "consensus" in meta:
+        names = meta["consensus"]["annotators"]
+        head = ConsensusHead([one_head(f"heads.{j}.") for j in range(len(names))], names)
+    else:
+        head = one_head()
     model = FrozenModel(bb, head, state["norm.mean"], state["norm.std"])
     if isinstance(bb, Backbone):
         model.backbone.eval()
