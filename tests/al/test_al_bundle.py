@@ -14,6 +14,23 @@ from after.experiments.active import ALConfig, build_learner, loop_data  # noqa:
 from after.training.bundle import load_bundle  # noqa: E402
 
 
+def _last_round_learner(run: Path, bundle):
+    """(the run's learner after its last round, rebuilt from its saved state; the audio paths of the
+    fold's train + val + test rows; the test rows; each row's emotion)."""
+    from after.config import load_config
+    from after.data.folds import read_folds
+    from after.data.manifest import read_manifest
+    cfg = load_config(ALConfig, run / "config.yaml")
+    manifest = read_manifest(cfg.data.manifest)
+    fold = {f.index: f for f in read_folds(cfg.data.folds)}[cfg.fold]
+    ids = list(fold.train) + list(fold.val) + list(fold.test)
+    paths = [manifest.by_id(i).path for i in ids]
+    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed, n_pool=len(fold.train))
+    last = max(int(p.name.split("_")[1]) for p in (run / "learner").glob("round_*"))
+    learner.load_state(run / "learner" / f"round_{last}")
+    return learner, paths, np.arange(len(ids) - len(fold.test), len(ids)), [manifest.by_id(i).emotion for i in ids]
+
+
 def test_al_bundle_reproduces_the_last_round(tmp_path):
     config = _config(tmp_path, rounds=2, budget=0.4)
     run = tmp_path / "run"
@@ -23,18 +40,7 @@ def test_al_bundle_reproduces_the_last_round(tmp_path):
     assert bundle.kind == "frozen" and bundle.classes == summary["classes"]
     assert bundle.metrics["test_ua"] == summary["test_ua"]
     # the learner after the last round, rebuilt from its saved state, against the bundle on the same audio
-    from after.config import load_config
-    from after.data.manifest import read_manifest
-    from after.data.folds import read_folds
-    cfg = load_config(ALConfig, run / "config.yaml")
-    manifest = read_manifest(cfg.data.manifest)
-    fold = {f.index: f for f in read_folds(cfg.data.folds)}[cfg.fold]
-    ids = list(fold.train) + list(fold.val) + list(fold.test)
-    paths = [manifest.by_id(i).path for i in ids]
-    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed, n_pool=len(fold.train))
-    last = max(int(p.name.split("_")[1]) for p in (run / "learner").glob("round_*"))
-    learner.load_state(run / "learner" / f"round_{last}")
-    test_rows = np.arange(len(ids) - len(fold.test), len(ids))
+    learner, paths, test_rows, _ = _last_round_learner(run, bundle)
     expected = learner.predict_proba(test_rows)
     got = bundle.predict_proba([load_audio(paths[i]) for i in test_rows])
     # float32 features here, float16-cached ones in the learner (log-mel values near -10)
@@ -69,9 +75,6 @@ def test_annotator_heads_run_leaves_the_consensus_of_its_heads_as_a_bundle(tmp_p
     """A team's run (one head per annotator) hands back a model too: the mean of the trained heads'
     probabilities, the prediction every round was scored with."""
     import yaml
-    from after.config import load_config
-    from after.data.folds import read_folds
-    from after.data.manifest import read_manifest
     from after.evaluation.metrics import unweighted_accuracy
     from after.training.bundle import ConsensusHead
     from test_loop import _config as config_of
@@ -87,19 +90,11 @@ def test_annotator_heads_run_leaves_the_consensus_of_its_heads_as_a_bundle(tmp_p
     assert isinstance(bundle.model.head, ConsensusHead) and len(bundle.model.head.heads) == 3
     assert bundle.metrics["test_ua"] == summary["test_ua"]
 
-    cfg = load_config(ALConfig, run / "config.yaml")
-    manifest = read_manifest(cfg.data.manifest)
-    fold = {f.index: f for f in read_folds(cfg.data.folds)}[cfg.fold]
-    ids = list(fold.train) + list(fold.val) + list(fold.test)
-    paths = [manifest.by_id(i).path for i in ids]
-    learner, _ = build_learner(cfg.learner, paths, len(bundle.classes), cfg.seed, n_pool=len(fold.train))
-    last = max(int(p.name.split("_")[1]) for p in (run / "learner").glob("round_*"))
-    learner.load_state(run / "learner" / f"round_{last}")
-    test_rows = np.arange(len(ids) - len(fold.test), len(ids))
+    learner, paths, test_rows, emotions = _last_round_learner(run, bundle)
     expected = learner.predict_proba(test_rows)              # the consensus the round was scored with
     got = bundle.predict_proba([load_audio(paths[i]) for i in test_rows])
     np.testing.assert_allclose(got, expected, atol=2e-2)       # float16-cached features in the learner
-    truth = [bundle.classes.index(manifest.by_id(ids[i]).emotion) for i in test_rows]
+    truth = [bundle.classes.index(emotions[i]) for i in test_rows]
     assert abs(unweighted_accuracy(truth, got.argmax(1)) - summary["test_ua"]) <= 0.05
     # a single head's answer is not the consensus: the bundle is not just the first head
     one = learner.heads[0].predict_proba(test_rows)
