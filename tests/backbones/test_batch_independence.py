@@ -170,3 +170,17 @@ def test_real_whisper_embeddings_of_ravdess_clips_do_not_depend_on_the_batch(sha
     for got in (big, mixed):
         rel = np.linalg.norm(got - one, axis=-1) / np.linalg.norm(one, axis=-1)
         assert rel.max() < 1e-5, rel.max()
+
+
+def test_cached_frozen_prefix_predictions_are_the_clip_alone(tmp_path):
+    """freeze: first_n on Whisper feeds cached prefix states (``PrefixBackbone``): keyed by their frame count."""
+    from after.training.config import HeadConfig, ModelConfig
+    from after.training.finetune import FineTuneLearner
+    paths = _write(tmp_path / "audio", _waves(4))
+    learner = FineTuneLearner(paths, _tiny("whisper", tmp_path / "w"), 3,
+                              model_cfg=ModelConfig(freeze="first_n", freeze_first_n=1),
+                              head_cfg=HeadConfig(hidden_dim=8, dropout=0.0), durations_s=[1.0] * len(paths))
+    assert type(learner.model.backbone).__name__ == "PrefixBackbone"
+    together = learner.embed(np.arange(len(paths)))
+    for i in range(len(paths)):
+        np.testing.assert_allclose(together[i], learner.embed([i])[0], atol=1e-5)
