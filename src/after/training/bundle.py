@@ -127,11 +127,17 @@ class Bundle:
         self.model.eval()
         proba, emb = [None] * len(waves), [None] * len(waves)
         for group in self._groups(waves):
-            h = self.model.penultimate([waves[k] for k in group])
-            logits = self.model.head.out(h) if self.kind == "finetuned" else self.model.head.head.out(h)
+            logits, h = self._logits([waves[k] for k in group])
             for k, p, e in zip(group, torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()):
                 proba[k], emb[k] = p, e
         return np.stack(proba), np.stack(emb)
+
+    def _logits(self, waves: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, penultimate)`` of one forward."""
+        if self.kind == "finetuned":
+            h = self.model.penultimate(waves)
+            return self.model.head.out(h), h
+        return self.model.classify(self.model.pooled(waves))
 
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         return self.predict(waves)[0]
