@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backbones"))
 from tiny_encoders import make_tiny, write_tones  # noqa: E402
 
 from after.backbones.embeddings import extract_embeddings  # noqa: E402
+from after.data.audio import load_audio  # noqa: E402
 from after.cli import main  # noqa: E402
 from after.data.audio import load_audio  # noqa: E402
 from after.experiments.predict import Clip, bucketed_batches, collect_clips, predict_clips  # noqa: E402
@@ -122,16 +123,19 @@ def test_bucketed_batches_bound_the_padding():
     assert all(len(b) * d[b].max() <= 100.0 or len(b) == 1 for b in bucketed_batches(d, 6.0, 10.0))
 
 
-def test_batched_against_one_clip_at_a_time_tiny_whisper(setup):
-    """Whisper has no attention mask: a padded clip's frames attend to its padding, so batching moves the
-    probabilities (here up to 0.03 with 1 s buckets on 0.4-1.0 s clips, i.e. up to 150 % padding, through a
-    random-init encoder); without padding (one at a time, or equal lengths) they are identical."""
+def test_batched_equals_one_clip_at_a_time_tiny_whisper(setup):
+    """Whisper has no attention mask: a padded clip's frames would attend to its padding (up to 0.03 of
+    probability with 1 s buckets on 0.4-1.0 s clips before batches were split by ``batch_key``). Batches
+    now hold clips of one frame count, and ``Bundle.predict`` splits a mixed batch, so each clip gets the
+    probabilities it gets alone."""
     root, paths, _ = setup
     bundle = load_bundle(root / "model")
     clips = [Clip(Path(p).stem, p, 0.0, sf.info(p).duration) for p in paths]
     single = predict_clips(bundle, clips, batch_seconds=1e-3).proba
     batched = predict_clips(bundle, clips, batch_seconds=60.0, bucket_s=1.0).proba
-    assert 1e-4 < np.abs(batched - single).max() < 0.05
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    waves = [load_audio(p) for p in paths]
+    np.testing.assert_allclose(bundle.predict_proba(waves), single, atol=1e-5)     # one mixed batch
     same = [Clip(f"c{i}", paths[0], 0.0, sf.info(paths[0]).duration) for i in range(3)]
     np.testing.assert_allclose(predict_clips(bundle, same, batch_seconds=60.0).proba,
                                np.repeat(single[:1], 3, 0), atol=1e-6)

@@ -117,6 +117,16 @@ class Backbone(nn.Module, ABC):
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         """Output frames carrying real audio, per clip, from its sample count."""
 
+    def batch_key(self, n_samples: int) -> int:
+        """Which clips may share an inference forward exactly: clips of equal keys, batched together, each get
+        the outputs they get alone (up to float rounding), because they are padded to the length they have
+        alone (or padding is masked). The safe default is the exact sample count: no padding at all."""
+        return int(n_samples)
+
+    def input_key(self, x) -> int:
+        """:meth:`batch_key` of one loaded input (a 1-D waveform here)."""
+        return self.batch_key(len(x))
+
     def fingerprint(self) -> str:
         """A hash of the architecture and every weight: the identity embedding caches are keyed by."""
         h = hashlib.blake2b(digest_size=16)

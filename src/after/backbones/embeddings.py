@@ -7,9 +7,13 @@ a re-encoded file is recomputed. A segment of a recording (a manifest row with `
 ``(path, start_s, end_s)`` item) adds its span, in milliseconds, to the clip hash: two segments of one
 recording are two entries. Default cache dir: ``$AFTER_CACHE`` or ``~/.cache/after``.
 
-Note: clips are batched by length, and Whisper (no attention mask) and group-norm wav2vec2 models see a
-clip's padding, so a clip's embedding depends very slightly on its batch partners; length sorting keeps
-that padding to a few frames.
+Batches never change a clip's embedding: Whisper (no attention mask) and group-norm wav2vec2 models see a
+clip's padding, so neural backbones run on batches of one :meth:`~after.backbones.base.Backbone.batch_key`
+(see :mod:`after.backbones.batching`), and each clip gets, up to float rounding, the embedding it gets alone.
+
+Neural backbone keys carry the tag ``batches=exact``: entries written before that rule (computed in
+mixed-length batches) live under another key, are never mixed with new ones, and are recomputed on first
+use. eGeMAPS/log-mel embed each clip alone, so their keys did not change.
 """
 from __future__ import annotations
 
@@ -24,13 +28,15 @@ import torch
 
 from after.atomic import atomic_open
 from after.backbones.base import Backbone, masked_mean
-from after.backbones.batching import length_batches
+from after.backbones.batching import exact_groups, inference_batches, length_batches
 from after.backbones.registry import AnyBackbone, load_backbone
 from after.data.audio import AudioSpan, as_span, load_span
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "v1"
+# Neural entries computed in batches of one batch_key (batch-independent); older ones lack the tag.
+EXACT_BATCHES_TAG = "batches=exact"
 Progress = Callable[[int, int], None]
 
 
@@ -74,8 +80,14 @@ FEATURE_KINDS = ("hidden_states", "frontend")
 
 
 def backbone_key(backbone: AnyBackbone, max_seconds: float, features: str = "hidden_states") -> str:
-    """Identity of (architecture + weights + extraction settings): the cache folder name."""
+    """Identity of (architecture + weights + extraction settings): the cache folder name.
+
+    Neural backbones add :data:`EXACT_BATCHES_TAG`, so embeddings computed in mixed-length batches (before
+    batches were split by ``batch_key``) are not read back as batch-independent ones.
+    """
     parts = f"{CACHE_FORMAT}|{backbone.kind}|{backbone.source}|{backbone.fingerprint()}|max_s={max_seconds}"
+    if isinstance(backbone, Backbone):
+        parts += f"|{EXACT_BATCHES_TAG}"
     if features != "hidden_states":
         parts += f"|features={features}"
     return hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
@@ -90,12 +102,22 @@ def has_frontend(backbone: AnyBackbone) -> bool:
 def pooled_hidden_states(backbone: Backbone, waves: Sequence[np.ndarray], features: str = "hidden_states"
                          ) -> np.ndarray:
     """One batch through a neural backbone: ``[B, L+1, D]`` float32, each layer mean-pooled over valid frames
-    (``features="frontend"``: ``[B, 1, D]``, the front end before positional embeddings)."""
+    (``features="frontend"``: ``[B, 1, D]``, the front end before positional embeddings).
+
+    The batch runs as one forward per group of equal ``batch_key``, so each clip's row is what it gets alone.
+    """
     device = backbone_device(backbone)
-    with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-        out = backbone.frontend(waves) if features == "frontend" else backbone(waves)
-        pooled = masked_mean(out.hidden_states.float(), out.mask)   # [L+1, B, D]
-    return pooled.transpose(0, 1).float().cpu().numpy()
+    out: np.ndarray | None = None
+    for group in exact_groups(backbone, waves):
+        part = [waves[k] for k in group]
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+            res = backbone.frontend(part) if features == "frontend" else backbone(part)
+            pooled = masked_mean(res.hidden_states.float(), res.mask)   # [L+1, b, D]
+        rows = pooled.transpose(0, 1).float().cpu().numpy()
+        if out is None:
+            out = np.empty((len(waves), *rows.shape[1:]), dtype=np.float32)
+        out[group] = rows
+    return out if out is not None else np.zeros((0, 0, 0), dtype=np.float32)
 
 
 def backbone_device(backbone: Backbone) -> torch.device:
@@ -143,7 +165,8 @@ def extract_embeddings(
     ``duration_s`` sorts the batches without opening the file).
 
     Neural backbones run frozen, in eval mode under ``inference_mode``, on length-sorted batches of at most
-    ``batch_seconds`` padded audio; clips are cropped to ``max_seconds``. Cached rows are stored as
+    ``batch_seconds`` audio whose clips share a ``batch_key`` (so ``batch_seconds`` never changes a clip's
+    embedding); clips are cropped to ``max_seconds``. Cached rows are stored as
     ``store_dtype`` (``float16`` halves the disk; the values are mean-pooled activations, well within
     its range). ``progress(done, total)`` is called after each batch.
     ``features="frontend"``: ``[n, 1, D]``, the convolutional front end before positional embeddings
@@ -177,7 +200,8 @@ def extract_embeddings(
         return out
     durations = [min(spans[i].length_s(), max_seconds) for i in todo]
     done = n - len(todo)
-    for batch in length_batches(durations, batch_seconds):
+    batches = inference_batches(bb, durations, batch_seconds) if neural else length_batches(durations, batch_seconds)
+    for batch in batches:
         rows = [todo[j] for j in batch]
         waves = [load_span(spans[i], max_duration_s=max_seconds) for i in rows]
         emb = pooled_hidden_states(bb, waves, features) if neural else bb.embed(waves)

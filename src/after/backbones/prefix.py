@@ -89,6 +89,13 @@ class PrefixBackbone(Backbone):
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         raise TypeError("PrefixBackbone takes cached hidden states, not samples")
 
+    def batch_key(self, n_samples: int) -> int:
+        """The cached prefix's frame count: prefixes of equal length are stacked without padding."""
+        return int(self.base.valid_frames(torch.tensor([int(n_samples)]))[0])
+
+    def input_key(self, x: torch.Tensor) -> int:
+        return int(x.shape[1])
+
     def forward(self, prefixes: Sequence[torch.Tensor]) -> BackboneOutput:
         """``prefixes``: per clip ``[first+1, T_i, D]`` -> all hidden states ``[L+1, B, T, D]`` and mask."""
         param = next(self.top.parameters())

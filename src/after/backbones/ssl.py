@@ -75,6 +75,11 @@ class SSLBackbone(Backbone):
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         return self.model._get_feat_extract_output_lengths(n_samples).long()
 
+    def batch_key(self, n_samples: int) -> int:
+        """One key for all with an attention mask (padding is masked); without one (group-norm wav2vec2 and
+        HuBERT base) the exact sample count, as padding would leak through the group norm and attention."""
+        return 0 if self.use_attention_mask else int(n_samples)
+
     def batch_inputs(self, waves: Waves, min_samples: int = 0
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(x [B, S], n_samples [B], attention mask [B, S] or None)``: the clips normalised as the checkpoint

@@ -75,6 +75,13 @@ class WhisperBackbone(Backbone):
     def valid_frames(self, n_samples: torch.Tensor) -> torch.Tensor:
         return torch.div(n_samples + SAMPLES_PER_FRAME - 1, SAMPLES_PER_FRAME, rounding_mode="floor").long()
 
+    def batch_key(self, n_samples: int) -> int:
+        """Encoder frames, ``ceil(n / 320)`` (at least 1, at most 1500): the feature extractor pads a clip alone
+        to whole frames (``pad_to_multiple_of``), so clips of equal frame counts see no extra padding together.
+        """
+        n = min(int(n_samples), self.max_samples)
+        return max(1, -(-n // SAMPLES_PER_FRAME))
+
     def _crop_positions(self, n_frames: int) -> None:
         if n_frames == self._cropped_to:
             return

@@ -4,10 +4,10 @@ Read top to bottom: :func:`collect_clips` (inputs -> clips, bad files set aside)
 (length-sorted batches of at most ``batch_seconds`` padded audio, one batch in memory at a time),
 :func:`write_predictions_csv` and :func:`score_labelled` (UA / WA / confusion when the input has labels).
 
-Batching and Whisper: Whisper has no attention mask, so a clip padded inside a batch sees its padding
-(the valid frames are pooled, but attention mixes padded frames into them). Batches are sorted by
-length, so a clip's padding is at most the gap to the longest clip of its batch; ``bucket_s`` caps that
-gap (a new batch starts when the longest clip would exceed the shortest by more than ``bucket_s``).
+Batching never changes a prediction: Whisper has no attention mask (and group-norm wav2vec2 none either), so
+a clip padded inside a batch would see its padding. Batches hold clips of one encoder ``batch_key`` (equal
+keys pad to the length each clip has alone), and :meth:`~after.training.bundle.Bundle.predict` splits any
+batch whose decoded audio disagrees with the planned keys, so each clip gets the output it gets alone.
 """
 from __future__ import annotations
 
@@ -146,13 +146,16 @@ def _unique_ids(clips: list[Clip]) -> list[Clip]:
     return out
 
 
-def bucketed_batches(durations: np.ndarray, batch_seconds: float, bucket_s: float) -> list[np.ndarray]:
-    """Length-sorted batches of at most ``batch_seconds`` padded audio, each spanning at most ``bucket_s``."""
-    order = np.argsort(durations, kind="stable")
+def bucketed_batches(durations: np.ndarray, batch_seconds: float, bucket_s: float,
+                     keys: Sequence[int] | None = None) -> list[np.ndarray]:
+    """Length-sorted batches of at most ``batch_seconds`` padded audio, each spanning at most ``bucket_s``
+    (and, given ``keys``, each holding one key: sorted by key, then length)."""
+    k = np.zeros(len(durations), dtype=np.int64) if keys is None else np.asarray(keys, dtype=np.int64)
+    order = np.lexsort((np.arange(len(durations)), durations, k))
     batches, cur = [], []
     for i in order:
         d = durations[i]
-        if cur and ((len(cur) + 1) * d > batch_seconds or d - durations[cur[0]] > bucket_s):
+        if cur and ((len(cur) + 1) * d > batch_seconds or d - durations[cur[0]] > bucket_s or k[i] != k[cur[0]]):
             batches.append(np.asarray(cur))
             cur = []
         cur.append(int(i))
@@ -227,6 +230,7 @@ def predict_clips(bundle, clips: list[Clip], batch_seconds: float = 60.0, bucket
     memory until all are read.
     """
     _check_normalize_by(bundle, clips, normalize_by)
+    from after.backbones.batching import duration_keys
     pooled: list[np.ndarray | None] = [None] * len(clips)
     skipped: list[tuple[str, str]] = []
     clips = _with_durations(clips, skipped)
@@ -235,7 +239,7 @@ def predict_clips(bundle, clips: list[Clip], batch_seconds: float = 60.0, bucket
     total, done = float(dur.sum()), 0.0
     proba: list[np.ndarray | None] = [None] * len(clips)
     emb: list[np.ndarray | None] = [None] * len(clips)
-    for batch in bucketed_batches(dur, batch_seconds, bucket_s):
+    for batch in bucketed_batches(dur, batch_seconds, bucket_s, keys=duration_keys(bundle, dur)):
         rows, waves = [], []
         for i in batch:
             try:

@@ -28,6 +28,7 @@ from torch import nn
 
 from after.atomic import atomic_write_text
 from after.backbones.base import Backbone, masked_mean
+from after.backbones.batching import exact_groups
 from after.errors import AfterError
 from after.training.config import HeadConfig, ModelConfig
 from after.training.gmpatl.amsoftmax import CosineLinear
@@ -144,16 +145,34 @@ class Bundle:
     def provenance(self) -> dict:
         return self.meta.get("provenance", {})
 
+    def batch_key(self, n_samples: int) -> int:
+        """The encoder's :meth:`~after.backbones.base.Backbone.batch_key` (one key for hand-crafted features)."""
+        bb = getattr(self.model, "backbone", None)
+        return 0 if bb is None else bb.batch_key(n_samples)
+
+    def _groups(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One forward per group of equal batch key, so a clip's outputs do not depend on its batch."""
+        bb = getattr(self.model, "backbone", None)
+        return [np.arange(len(waves))] if bb is None else exact_groups(bb, waves)
+
     @torch.inference_mode()
     def predict(self, waves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities [B, C], penultimate embeddings [B, H])`` for one batch of 16 kHz waveforms."""
+        """``(probabilities [B, C], penultimate embeddings [B, H])`` for one batch of 16 kHz waveforms; each
+        clip's as it gets alone."""
         self.model.eval()
+        proba, emb = [None] * len(waves), [None] * len(waves)
+        for group in self._groups(waves):
+            logits, h = self._logits([waves[k] for k in group])
+            for k, p, e in zip(group, torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()):
+                proba[k], emb[k] = p, e
+        return np.stack(proba), np.stack(emb)
+
+    def _logits(self, waves: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, penultimate)`` of one forward."""
         if self.kind == "finetuned":
-            h = self.model.penultimate(list(waves))
-            logits = self.model.head.out(h)
-        else:
-            logits, h = self.model.classify(self.model.pooled(list(waves)))
-        return torch.softmax(logits.float(), -1).cpu().numpy(), h.float().cpu().numpy()
+            h = self.model.penultimate(waves)
+            return self.model.head.out(h), h
+        return self.model.classify(self.model.pooled(waves))
 
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         return self.predict(waves)[0]
@@ -169,7 +188,11 @@ class Bundle:
         if self.kind != "frozen":
             raise ValueError(f"{self.path}: a {self.kind} bundle has no frozen pooled features to standardise")
         self.model.eval()
-        return self.model.pooled(list(waves)).float().cpu().numpy()
+        out = [None] * len(waves)
+        for group in self._groups(waves):
+            for k, x in zip(group, self.model.pooled([waves[k] for k in group]).float().cpu().numpy()):
+                out[k] = x
+        return np.stack(out)
 
     @torch.inference_mode()
     def predict_standardised(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

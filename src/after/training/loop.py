@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from after.backbones.batching import length_batches
+from after.backbones.batching import exact_groups, inference_batches, length_batches
 from after.training.config import TrainConfig
 from after.training.heads import badge_gradients
 from after.training.learners import seeded
@@ -48,17 +48,21 @@ def infer(model: SERModel, load: LoadWave, durations_s: np.ndarray, idx: Sequenc
           amp: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(logits [n, C], penultimate [n, H])`` for pool rows ``idx``, in the order given.
 
-    Runs in the model's current mode (``eval`` for predictions, dropout on for MC dropout).
+    Runs in the model's current mode (``eval`` for predictions, dropout on for MC dropout). Each forward
+    holds clips of one ``batch_key`` (:func:`~after.backbones.batching.exact_groups`), so a clip's outputs
+    do not depend on which clips share its batch.
     """
     idx = np.asarray(idx, dtype=np.int64)
-    device = _device(model)
+    device, bb = _device(model), model.backbone
     logits, feats = [None] * len(idx), [None] * len(idx)
-    for batch in length_batches(durations_s[idx], batch_seconds):
-        with _autocast(device, amp):
-            h = model.penultimate([load(int(idx[j])) for j in batch])
-            z = model.head.out(h)
-        for j, hj, zj in zip(batch, h.float().cpu().numpy(), z.float().cpu().numpy()):
-            logits[j], feats[j] = zj, hj
+    for batch in inference_batches(bb, durations_s[idx], batch_seconds):
+        inputs = [load(int(idx[j])) for j in batch]
+        for group in exact_groups(bb, inputs):
+            with _autocast(device, amp):
+                h = model.penultimate([inputs[k] for k in group])
+                z = model.head.out(h)
+            for j, hj, zj in zip(batch[group], h.float().cpu().numpy(), z.float().cpu().numpy()):
+                logits[j], feats[j] = zj, hj
     return np.stack(logits), np.stack(feats)
 
 
@@ -76,6 +80,8 @@ def train_model(model: SERModel, load: LoadWave, durations_s: np.ndarray, train_
 
     Returns ``{"epochs", "best_epoch", "best_val_loss", "seconds", "history": [{"epoch", "train_loss",
     "val_loss"}]}``. Without validation rows, early stopping watches the training loss.
+    Training batches are shuffled mixed-length batches (padded: a clip's padding is part of its training
+    noise); validation and predictions go through :func:`infer`, whose batches never change a clip's outputs.
     """
     t0 = time.perf_counter()
     device = _device(model)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from after.backbones.batching import length_batches
+from after.backbones.batching import exact_groups, inference_batches
 from after.training.gmpatl.config import PseudoLabelConfig
 from after.training.gmpatl.model import GMPModel
 
@@ -24,16 +24,19 @@ ReadClip = Callable[[int], np.ndarray]
 @torch.no_grad()
 def training_frames(model: GMPModel, read: ReadClip, rows: Sequence[int], durations_s: np.ndarray, layer: int,
                     batch_seconds: float) -> list[np.ndarray]:
-    """Hidden state ``layer`` of every valid frame of clips ``rows`` (in that order): ``[T_i, D]`` float32."""
+    """Hidden state ``layer`` of every valid frame of clips ``rows`` (in that order): ``[T_i, D]`` float32,
+    each clip's as it gets alone (forwards hold clips of one ``batch_key``)."""
     rows = np.asarray(rows, dtype=np.int64)
     model.eval()
     out: list[np.ndarray | None] = [None] * len(rows)
-    for batch in length_batches(durations_s[rows], batch_seconds):
-        enc = model.encode([read(int(rows[j])) for j in batch])
-        h = enc.hidden_states[layer].float().cpu().numpy()
-        n_valid = enc.mask.sum(1).cpu().numpy()
-        for b, j in enumerate(batch):
-            out[j] = h[b, : int(n_valid[b])]
+    for batch in inference_batches(model.backbone, durations_s[rows], batch_seconds):
+        waves = [read(int(rows[j])) for j in batch]
+        for group in exact_groups(model.backbone, waves):
+            enc = model.encode([waves[k] for k in group])
+            h = enc.hidden_states[layer].float().cpu().numpy()
+            n_valid = enc.mask.sum(1).cpu().numpy()
+            for b, j in enumerate(batch[group]):
+                out[j] = h[b, : int(n_valid[b])]
     return out  # type: ignore[return-value]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from after.backbones.batching import length_batches
+from after.backbones.batching import exact_groups, inference_batches
 from after.training.config import TrainConfig
 from after.training.gmpatl.amsoftmax import am_softmax_loss
 from after.training.gmpatl.config import EmotionLossConfig, RetrainConfig
@@ -105,13 +105,22 @@ def emotion_loss(model: GMPModel, waves, y_emotion: torch.Tensor, cfg: EmotionLo
 @torch.no_grad()
 def mean_loss(model: GMPModel, clips: Clips, rows: np.ndarray, max_clip_s: float, batch_seconds: float,
               loss: Callable[[list, np.ndarray], torch.Tensor]) -> float:
-    """Clip-weighted mean of ``loss(waves, batch_rows)`` over ``rows`` in eval mode."""
+    """Clip-weighted mean of ``loss(waves, batch_rows)`` over ``rows`` in eval mode, on batches of one
+    ``batch_key`` (a clip's outputs do not depend on its batch partners)."""
     model.eval()
-    read, total = clips.reader(max_clip_s), 0.0
-    for batch in length_batches(clips.cropped(max_clip_s)[rows], batch_seconds):
-        r = rows[batch]
-        total += float(loss([read(int(i)) for i in r], r)) * len(r)
+    total = 0.0
+    for pos, waves in _exact_batches(model, clips, rows, max_clip_s, batch_seconds):
+        total += float(loss(waves, rows[pos])) * len(pos)
     return total / max(len(rows), 1)
+
+
+def _exact_batches(model: GMPModel, clips: Clips, rows: np.ndarray, max_clip_s: float, batch_seconds: float):
+    """Yields ``(positions in rows, waveforms)``: inference batches split into groups of one ``batch_key``."""
+    read = clips.reader(max_clip_s)
+    for batch in inference_batches(model.backbone, clips.cropped(max_clip_s)[rows], batch_seconds):
+        waves = [read(int(i)) for i in rows[batch]]
+        for group in exact_groups(model.backbone, waves):
+            yield batch[group], [waves[k] for k in group]
 
 
 def _labels(y: np.ndarray, rows: np.ndarray, device) -> torch.Tensor:
@@ -170,11 +179,11 @@ def finetune(model: GMPModel, clips: Clips, train: np.ndarray, val: np.ndarray, 
 
 @torch.no_grad()
 def predict(model: GMPModel, clips: Clips, rows: np.ndarray, max_clip_s: float, batch_seconds: float) -> np.ndarray:
-    """``[n, C]`` emotion probabilities for ``rows``, in that order."""
+    """``[n, C]`` emotion probabilities for ``rows``, in that order (each clip's as it gets alone)."""
     model.eval()
-    read, out = clips.reader(max_clip_s), [None] * len(rows)
-    for batch in length_batches(clips.cropped(max_clip_s)[rows], batch_seconds):
-        logits = model.emotion_logits(model.pooled(model.encode([read(int(rows[j])) for j in batch])))
-        for j, p in zip(batch, torch.softmax(logits.float(), -1).cpu().numpy()):
+    out = [None] * len(rows)
+    for pos, waves in _exact_batches(model, clips, rows, max_clip_s, batch_seconds):
+        logits = model.emotion_logits(model.pooled(model.encode(waves)))
+        for j, p in zip(pos, torch.softmax(logits.float(), -1).cpu().numpy()):
             out[j] = p
     return np.stack(out)
