@@ -170,3 +170,26 @@ def test_nearest_to_centres_breaks_ties_with_the_generator():
     x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])   # rows 0-2 equally near the centre
     picks = {int(nearest_to_centres(x, np.zeros((1, 2)), RNG(s))[0][0]) for s in range(20)}
     assert picks == {0, 1, 2}
+
+
+def test_kmeans_cold_start_is_computed_once_per_features_and_seed(monkeypatch):
+    """A grid's cells that share a fold and seed ask for the same cold start: the second gets the first's
+    picks without running k-means, and its generator ends where the computation would have left it."""
+    KMeansColdStart._memo.clear()
+    x = RNG(5).normal(size=(120, 6))
+    first_rng = RNG(3)
+    first = KMeansColdStart(max_clusters=6).select(x, 10, first_rng)
+    after_first = first_rng.random()
+    fits = []
+    monkeypatch.setattr(KMeansColdStart, "_fit", lambda self, *a: fits.append(1) or pytest.fail("k-means ran"))
+    again_rng = RNG(3)
+    again = KMeansColdStart(max_clusters=6)
+    assert again.select(x, 10, again_rng).tolist() == first.tolist() and again.chosen_k is not None
+    assert again_rng.random() == after_first and not fits
+    # another seed, budget, parameter or feature value is computed afresh
+    for call in (lambda: KMeansColdStart(max_clusters=6).select(x, 10, RNG(4)),
+                 lambda: KMeansColdStart(max_clusters=6).select(x, 11, RNG(3)),
+                 lambda: KMeansColdStart(max_clusters=5).select(x, 10, RNG(3)),
+                 lambda: KMeansColdStart(max_clusters=6).select(x + 1e-9, 10, RNG(3))):
+        with pytest.raises(pytest.fail.Exception, match="k-means ran"):
+            call()

@@ -5,8 +5,11 @@ Every method is a small class with ``select(features [n, d], n_select, rng) -> i
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -75,6 +78,11 @@ class KMeansColdStart(ColdStart):
        cluster, then the second nearest, ... until ``n_select`` rows are chosen.
     """
 
+    # the last few results in this process, keyed by everything they depend on: cells of one grid that share
+    # a fold and seed (methods and label ratios differ) ask for the same cold start, 10-20 s of k-means each
+    _memo: "OrderedDict[str, tuple[np.ndarray, int, dict]]" = OrderedDict()
+    MEMO_SIZE = 16
+
     def __init__(self, max_clusters: int = 20, elbow_sample: int = 5000, n_init: int = 3):
         self.max_clusters = max_clusters
         self.elbow_sample = elbow_sample
@@ -85,6 +93,24 @@ class KMeansColdStart(ColdStart):
         return KMeans(n_clusters=k, n_init=self.n_init, random_state=seed_from(rng)).fit(x)
 
     def _select(self, x: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
+        """Computed once per (features, budget, parameters, generator state) in a process; a repeat returns
+        the same picks and leaves ``rng`` where the computation would have left it."""
+        key = hashlib.blake2b(json.dumps([self.max_clusters, self.elbow_sample, self.n_init, n_select, x.shape,
+                                          rng.bit_generator.state], sort_keys=True, default=str).encode()
+                              + np.ascontiguousarray(x).tobytes(), digest_size=20).hexdigest()
+        if key in self._memo:
+            picks, self.chosen_k, state = self._memo[key]
+            rng.bit_generator.state = state
+            log.info("k-means cold start: elbow at k=%d, budget %d (same features and seed as before: reused)",
+                     self.chosen_k, n_select)
+            return picks.copy()
+        picks = self._compute(x, n_select, rng)
+        self._memo[key] = (picks.copy(), self.chosen_k, rng.bit_generator.state)
+        while len(self._memo) > self.MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return picks
+
+    def _compute(self, x: np.ndarray, n_select: int, rng: np.random.Generator) -> np.ndarray:
         n = x.shape[0]
         k_hi = max(1, min(self.max_clusters, n - 1))
         sub = x if n <= self.elbow_sample else x[rng.choice(n, self.elbow_sample, replace=False)]
