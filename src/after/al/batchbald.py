@@ -123,7 +123,8 @@ class BatchBALD(Strategy):
             log.warning("BatchBALD: the batch's labels pin down the %d MC-dropout samples after %d of %d picks "
                         "(I[y_B; w] ~ %.3f of at most log %d = %.3f nats); the remaining %d picks are decided by "
                         "sampling noise. More mc_samples or fewer clips per round keep the criterion "
-                        "informative (what that bought on a real pool: bench/RESULTS.md, 'BatchBALD: the batch saturates').",
+                        "informative (what that bought on a real pool: bench/RESULTS.md, "
+                        "'BatchBALD: the batch saturates').",
                         t, done[0] + 1, len(information), information[done[0]], t, ceiling,
                         len(information) - done[0] - 1)
 
@@ -135,7 +136,7 @@ class BatchBALD(Strategy):
         bounds = bald_scores(mc_probs)  # upper bounds on every later gain
         cols = np.ones((t, 1))  # exact: prod_j p(y_j | w_t) per configuration; sampled: column-normalised
         sampled = False
-        weights = None   # sampled: the merged columns and their counts
+        table, counts = cols, None   # what the entropies are computed on: sampled, the merged columns + counts
         information = []   # I[y_B; w] after each pick
         available = np.ones(n, dtype=bool)
         chosen, gains = [], []
@@ -146,10 +147,7 @@ class BatchBALD(Strategy):
             pos = 0
             while True:
                 blk = order[pos:pos + step]
-                if weights is None:
-                    bounds[blk] = self._conditional_entropies(p32[blk], cols, sampled) - cond[blk]
-                else:
-                    bounds[blk] = self._conditional_entropies(p32[blk], weights[0], True, weights[1]) - cond[blk]
+                bounds[blk] = self._conditional_entropies(p32[blk], table, sampled, counts) - cond[blk]
                 pos += blk.size
                 fresh = order[:pos]
                 if pos >= order.size and rest.size:    # the top candidates ran out: order the rest too
@@ -163,9 +161,8 @@ class BatchBALD(Strategy):
             gains.append(bounds[i])
             available[i] = False
             cols, sampled = self._extend(cols, sampled, p[i], rng)
-            weights = self._merged(cols) if sampled else None
-            information.append(batch_information(cols, False) if weights is None
-                               else batch_information(weights[0], True, weights[1]))
+            table, counts = self._merged(cols) if sampled else (cols, None)
+            information.append(batch_information(table, sampled, counts))
         self._warn_saturated(information, t)
         return Selection(np.array(chosen), np.array(gains))
 
