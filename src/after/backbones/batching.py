@@ -15,7 +15,7 @@ backward pass) stay padded: they call :func:`length_batches` without keys.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -80,3 +80,14 @@ def exact_groups(backbone, inputs: Sequence) -> list[np.ndarray]:
     """Positions of one loaded batch ``inputs`` split by ``backbone.input_key``: each group is one forward
     whose outputs, clip by clip, are those the clip gets alone."""
     return key_groups([backbone.input_key(x) for x in inputs])
+
+
+def exact_batches(backbone, durations_s: Sequence[float], batch_seconds: float, load: Callable[[int], object]
+                  ) -> Iterator[tuple[np.ndarray, list]]:
+    """Yields ``(positions, inputs)``: :func:`inference_batches` of ``durations_s`` loaded with
+    ``load(position)``, each split by :func:`exact_groups`, so every forward over ``inputs`` gives each clip
+    the outputs it gets alone."""
+    for batch in inference_batches(backbone, durations_s, batch_seconds):
+        inputs = [load(int(j)) for j in batch]
+        for group in exact_groups(backbone, inputs):
+            yield batch[group], [inputs[k] for k in group]

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from after.backbones.batching import exact_groups, inference_batches, length_batches
+from after.backbones.batching import exact_batches, length_batches
 from after.training.config import TrainConfig
 from after.training.heads import badge_gradients
 from after.training.learners import seeded
@@ -49,20 +49,18 @@ def infer(model: SERModel, load: LoadWave, durations_s: np.ndarray, idx: Sequenc
     """``(logits [n, C], penultimate [n, H])`` for pool rows ``idx``, in the order given.
 
     Runs in the model's current mode (``eval`` for predictions, dropout on for MC dropout). Each forward
-    holds clips of one ``batch_key`` (:func:`~after.backbones.batching.exact_groups`), so a clip's outputs
+    holds clips of one ``batch_key`` (:func:`~after.backbones.batching.exact_batches`), so a clip's outputs
     do not depend on which clips share its batch.
     """
     idx = np.asarray(idx, dtype=np.int64)
-    device, bb = _device(model), model.backbone
+    device = _device(model)
     logits, feats = [None] * len(idx), [None] * len(idx)
-    for batch in inference_batches(bb, durations_s[idx], batch_seconds):
-        inputs = [load(int(idx[j])) for j in batch]
-        for group in exact_groups(bb, inputs):
-            with _autocast(device, amp):
-                h = model.penultimate([inputs[k] for k in group])
-                z = model.head.out(h)
-            for j, hj, zj in zip(batch[group], h.float().cpu().numpy(), z.float().cpu().numpy()):
-                logits[j], feats[j] = zj, hj
+    for pos, inputs in exact_batches(model.backbone, durations_s[idx], batch_seconds, lambda j: load(int(idx[j]))):
+        with _autocast(device, amp):
+            h = model.penultimate(inputs)
+            z = model.head.out(h)
+        for j, hj, zj in zip(pos, h.float().cpu().numpy(), z.float().cpu().numpy()):
+            logits[j], feats[j] = zj, hj
     return np.stack(logits), np.stack(feats)
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from after.backbones.batching import exact_groups, inference_batches
+from after.backbones.batching import exact_batches
 from after.training.gmpatl.config import PseudoLabelConfig
 from after.training.gmpatl.model import GMPModel
 
@@ -29,14 +29,12 @@ def training_frames(model: GMPModel, read: ReadClip, rows: Sequence[int], durati
     rows = np.asarray(rows, dtype=np.int64)
     model.eval()
     out: list[np.ndarray | None] = [None] * len(rows)
-    for batch in inference_batches(model.backbone, durations_s[rows], batch_seconds):
-        waves = [read(int(rows[j])) for j in batch]
-        for group in exact_groups(model.backbone, waves):
-            enc = model.encode([waves[k] for k in group])
-            h = enc.hidden_states[layer].float().cpu().numpy()
-            n_valid = enc.mask.sum(1).cpu().numpy()
-            for b, j in enumerate(batch[group]):
-                out[j] = h[b, : int(n_valid[b])]
+    for pos, waves in exact_batches(model.backbone, durations_s[rows], batch_seconds, lambda j: read(int(rows[j]))):
+        enc = model.encode(waves)
+        h = enc.hidden_states[layer].float().cpu().numpy()
+        n_valid = enc.mask.sum(1).cpu().numpy()
+        for b, j in enumerate(pos):
+            out[j] = h[b, : int(n_valid[b])]
     return out  # type: ignore[return-value]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from after.backbones.batching import exact_groups, inference_batches
+from after.backbones.batching import exact_batches
 from after.training.config import TrainConfig
 from after.training.gmpatl.amsoftmax import am_softmax_loss
 from after.training.gmpatl.config import EmotionLossConfig, RetrainConfig
@@ -117,10 +117,8 @@ def mean_loss(model: GMPModel, clips: Clips, rows: np.ndarray, max_clip_s: float
 def _exact_batches(model: GMPModel, clips: Clips, rows: np.ndarray, max_clip_s: float, batch_seconds: float):
     """Yields ``(positions in rows, waveforms)``: inference batches split into groups of one ``batch_key``."""
     read = clips.reader(max_clip_s)
-    for batch in inference_batches(model.backbone, clips.cropped(max_clip_s)[rows], batch_seconds):
-        waves = [read(int(i)) for i in rows[batch]]
-        for group in exact_groups(model.backbone, waves):
-            yield batch[group], [waves[k] for k in group]
+    return exact_batches(model.backbone, clips.cropped(max_clip_s)[rows], batch_seconds,
+                         lambda j: read(int(rows[j])))
 
 
 def _labels(y: np.ndarray, rows: np.ndarray, device) -> torch.Tensor:
