@@ -41,15 +41,19 @@ class GmpatlSection:
     backbone: str = ""                  # the encoder GMP-ATL fine-tunes; "": the cells' learner.backbone
 
 
+def spec_config(spec: dict):
+    """The GMPATLConfig of a section spec (see :func:`section_spec`): its config file + overrides."""
+    from after.training.gmpatl.config import GMPATLConfig
+    return load_config(GMPATLConfig, spec["config"] or None, list(spec["overrides"]))
+
+
 def section_spec(section: GmpatlSection, grid_path: str | Path | None, al_backbone: str) -> dict:
     """The plain-dict part of a GMP-ATL cell's spec: the section with its paths resolved, checked once."""
-    from after.training.gmpatl.config import GMPATLConfig
-
     path = str(resolve_path(section.config, grid_path).resolve()) if section.config else ""
     if path and not Path(path).is_file():
         raise ConfigError(f"gmpatl.config: {path} not found; name an `after gmpatl` config relative to the grid "
                           "file (see configs/gmpatl_whisper_tiny.yaml)")
-    load_config(GMPATLConfig, path or None, list(section.overrides))     # unknown keys refused before any cell
+    spec_config({"config": path, "overrides": section.overrides})     # unknown keys refused before any cell
     backbone = section.backbone or al_backbone
     local = resolve_path(backbone, grid_path if section.backbone else None)
     backbone = str(local.resolve()) if local.exists() else backbone
@@ -70,12 +74,10 @@ def _configs(spec: dict):
     """The cell's ``after al`` config (data, pool) and its resolved GMP-ATL config."""
     from after.data.sources import resolved
     from after.experiments.active import ALConfig
-    from after.training.gmpatl.config import GMPATLConfig
-
     al = load_config(ALConfig, spec["al_config"], spec["overrides"])
     al = dataclasses.replace(al, data=resolved(al.data, spec["al_config"]))
     sec = spec["gmpatl"]
-    cfg = load_config(GMPATLConfig, sec["config"] or None, sec["overrides"])
+    cfg = spec_config(sec)
     cfg = dataclasses.replace(cfg, data=al.data, fold=al.fold, seed=al.seed,
                               model=dataclasses.replace(cfg.model, backbone=sec["backbone"]))
     return al, cfg

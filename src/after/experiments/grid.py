@@ -23,10 +23,11 @@ from typing import Callable
 from after.config import ConfigError, config_to_dict, load_config, resolve_path
 from after.experiments.cell import run_cell
 from after.experiments.executors import Executor, InProcessExecutor
-from after.experiments.gmpatl_cell import GmpatlSection, section_spec
+from after.experiments.gmpatl_cell import GmpatlSection, section_spec, spec_config
 from after.experiments.methods import resolve_method
 from after.experiments.rundir import RunDirectory
-from after.experiments.tapt_stage import Progress as TaptProgress, TaptSection, make_tapt_stage
+from after.experiments.tapt_stage import (Progress as TaptProgress, TaptSection, make_tapt_stage,
+                                          section_config as tapt_section_config)
 from after.results.store import ResultsStore, database_url
 
 log = logging.getLogger(__name__)
@@ -180,14 +181,10 @@ def _section_settings(cfg: GridConfig, config_path: str | Path | None, specs: li
     directory's fingerprint: a finished TAPT or GMP-ATL cell depends on them."""
     out = {}
     if tapt_used and cfg.tapt.given and any(s["tapt"] for s in specs):
-        from after.tapt.config import TaptConfig
-        path = resolve_path(cfg.tapt.config, config_path).resolve() if cfg.tapt.config else None
-        out["tapt"] = config_to_dict(load_config(TaptConfig, path, list(cfg.tapt.overrides)))
+        out["tapt"] = config_to_dict(tapt_section_config(cfg.tapt, config_path))
     spec = next((s["gmpatl"] for s in specs if s["kind"] == "gmpatl"), None)
     if spec is not None:
-        from after.training.gmpatl.config import GMPATLConfig
-        out["gmpatl"] = {"backbone": spec["backbone"],
-                         **config_to_dict(load_config(GMPATLConfig, spec["config"] or None, spec["overrides"]))}
+        out["gmpatl"] = {"backbone": spec["backbone"], **config_to_dict(spec_config(spec))}
     return out
 
 

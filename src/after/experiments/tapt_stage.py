@@ -47,18 +47,23 @@ class TaptSection:
         return bool(self.config or self.overrides)
 
 
+def section_config(section: TaptSection, grid_path: str | Path | None):
+    """The ``tapt:`` section as a TaptConfig: its ``config`` file (relative to the grid file) + ``overrides``."""
+    from after.tapt.config import TaptConfig
+    tapt_path = resolve_path(section.config, grid_path).resolve() if section.config else None
+    if tapt_path is not None and not tapt_path.is_file():
+        raise ConfigError(f"tapt.config: {tapt_path} not found; name an `after tapt` config relative to the "
+                          "grid file (see configs/tapt_whisper_tiny.yaml)")
+    return load_config(TaptConfig, tapt_path, list(section.overrides))
+
+
 def make_tapt_stage(section: TaptSection, grid_path: str | Path | None, al_path: str | Path,
                     al_overrides: list[str], progress: Progress | None = None):
     """The grid's ``tapt_stage(fold, folder) -> TaptEncoder`` for a ``tapt:`` section."""
     from after.data.sources import resolved
     from after.experiments.active import ALConfig
-    from after.tapt.config import TaptConfig
 
-    tapt_path = resolve_path(section.config, grid_path).resolve() if section.config else None
-    if tapt_path is not None and not tapt_path.is_file():
-        raise ConfigError(f"tapt.config: {tapt_path} not found; name an `after tapt` config relative to the "
-                          "grid file (see configs/tapt_whisper_tiny.yaml)")
-    base = load_config(TaptConfig, tapt_path, list(section.overrides))
+    base = section_config(section, grid_path)
     al = load_config(ALConfig, al_path, al_overrides)
     local = resolve_path(al.learner.backbone, al_path)
     backbone = str(local.resolve()) if local.exists() else al.learner.backbone
