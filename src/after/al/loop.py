@@ -376,24 +376,26 @@ class ActiveLearningLoop:
             return self._select_pairs(r, path, rng)
         unl_ids = self.pool.unlabelled_ids()
         k = min(self.sizes[r], len(unl_ids))
-        if self.data.strata is None:
-            groups = [(unl_ids, k)]
-        else:   # each stratum (e.g. corpus) gets its share of k, by its unlabelled size
-            stratum = [self.data.strata[self._pos[i]] for i in unl_ids]
-            names = sorted(set(stratum))
-            members = [[i for i, s in zip(unl_ids, stratum) if s == name] for name in names]
-            groups = list(zip(members, proportional_quotas([len(m) for m in members], k)))
         ids, scores, t_score, t_select = [], [], 0.0, 0.0
-        for members, quota in groups:
+        for members, quota in self._shares(unl_ids, np.ones(len(unl_ids), dtype=np.int64), k):
             if quota == 0:
                 continue
-            got, sc, ts, tl = self._choose(r, members, quota, rng)
+            got, sc, ts, tl = self._choose(r, [unl_ids[p] for p in members], quota, rng)
             ids += got
             scores += sc
             t_score += ts
             t_select += tl
         _write_json(path, {"ids": ids, "scores": scores, "seconds_score": t_score, "seconds_select": t_select})
         return ids, scores, t_score, t_select
+
+    def _shares(self, ids: list[str], weights: np.ndarray, k: int) -> list[tuple[np.ndarray, int]]:
+        """Positions in ``ids`` per stratum (e.g. corpus, in sorted order) with its share of ``k`` in proportion
+        to its summed ``weights`` (open clips or open pairs); all positions and ``k`` without strata."""
+        if self.data.strata is None:
+            return [(np.arange(len(ids)), k)]
+        stratum = np.asarray([str(self.data.strata[self._pos[i]]) for i in ids])
+        members = [np.flatnonzero(stratum == g) for g in sorted(set(stratum.tolist()))]
+        return list(zip(members, proportional_quotas([int(weights[m].sum()) for m in members], k)))
 
     def _evaluators(self) -> dict[int, str]:
         """Trained annotator head -> the evaluator id it learns (heads are keyed by evaluator, vote_matrix)."""
@@ -419,16 +421,8 @@ class ActiveLearningLoop:
         keep = open_.any(axis=1)
         cand, open_ = [i for i, o in zip(cand, keep) if o], open_[keep]
         k = min(self.sizes[r], int(open_.sum()))
-        if self.data.strata is None:
-            groups = [(np.arange(len(cand)), k)]
-        else:
-            stratum = np.asarray([str(self.data.strata[self._pos[i]]) for i in cand])
-            labels = sorted(set(stratum.tolist()))
-            members = [np.flatnonzero(stratum == g) for g in labels]
-            quotas = proportional_quotas([int(open_[m].sum()) for m in members], k)
-            groups = list(zip(members, quotas))
         ids, who, scores, t_select = [], [], [], 0.0
-        for members, quota in groups:
+        for members, quota in self._shares(cand, open_.sum(axis=1), k):
             if quota == 0:
                 continue
             pair_scores = PAIR_SCORES[self.cfg.strategy](self.learner.predict_annotators(
