@@ -128,6 +128,17 @@ class LabelPool:
         if self.wants_details:
             self._oracle.set_details(details)
 
+    def _check_request(self, items: list, ids: list[str], round: int, what: str) -> None:
+        """A valid round, no repeated item (an id or a pair), every id in the pool."""
+        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
+            raise PoolError(f"round must be a non-negative integer, got {round!r}")
+        if len(set(items)) != len(items):
+            raise PoolError(f"{what} must be unique")
+        known = set(self._ids)
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
+
     def label(self, ids: Sequence[str], round: int) -> dict[str, PoolLabel]:
         """Ask the oracle for ``ids`` (unlabelled, known, unique) and record their labels under ``round``.
 
@@ -135,14 +146,7 @@ class LabelPool:
         from a FileOracle passes through and leaves the pool unchanged).
         """
         ids = list(ids)
-        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
-            raise PoolError(f"round must be a non-negative integer, got {round!r}")
-        if len(set(ids)) != len(ids):
-            raise PoolError("ids to label must be unique")
-        known = set(self._ids)
-        unknown = [i for i in ids if i not in known]
-        if unknown:
-            raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
+        self._check_request(ids, ids, round, "ids to label")
         again = [i for i in ids if i in self._records or i in self._skipped]
         if again:
             raise PoolError(f"id(s) already labelled: {again[:5]} (a label is never asked for twice)")
@@ -184,14 +188,7 @@ class LabelPool:
         recorded unless every pair is answered (a pending file oracle leaves the pool unchanged).
         """
         pairs = [(str(i), str(a)) for i, a in pairs]
-        if isinstance(round, bool) or not isinstance(round, int) or round < 0:
-            raise PoolError(f"round must be a non-negative integer, got {round!r}")
-        if len(set(pairs)) != len(pairs):
-            raise PoolError("pairs to ask must be unique")
-        known = set(self._ids)
-        unknown = [i for i, _ in pairs if i not in known]
-        if unknown:
-            raise PoolError(f"id(s) not in the pool: {unknown[:5]}")
+        self._check_request(pairs, [i for i, _ in pairs], round, "pairs to ask")
         again = [p for p in pairs if self.pair_asked(*p)]
         if again:
             raise PoolError(f"pair(s) already asked: {again[:5]} (an annotator is never asked twice about a clip)")
